@@ -1,0 +1,34 @@
+// examples/support/cli.hpp — the command line every example shares: --host, --port, --help and
+// the few extra flags some take; and the "listening on HOST:PORT" line servers print first.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <cosock/address.hpp>
+
+namespace examples {
+
+/// What a program accepts and its defaults (the seed's port; extra flags only when given).
+struct defaults {
+    const char* about = "";              // one line for --help
+    int port = 0;
+    std::optional<double> timeout;       // accepts --timeout SECONDS when set
+    std::optional<std::string> name;     // accepts --name NAME when set
+};
+
+struct options {
+    cosock::address address;             // --host and --port, checked
+    double timeout = 0;                  // seconds
+    std::string name;
+};
+
+/// Parses argv. --help prints usage and exits 0; a bad or unknown flag prints one line on stderr
+/// ("PROGRAM: unknown option --x (see --help)") and exits 2.
+options parse(int argc, char** argv, const defaults& d);
+
+/// Prints "listening on HOST:PORT" and flushes, so tests (and people) know the real port.
+void announce(const cosock::address& bound);
+
+}  // namespace examples

@@ -1,0 +1,61 @@
+// cosock/error.hpp — the error model: every failure is a std::system_error that says what was tried.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace cosock {
+
+/// Errors that cosock itself detects (the operating system's come as `std::errc` / errno values).
+enum class errc {
+    bad_address = 1,     ///< an address string or port that cannot be parsed
+    concurrent_read,     ///< a second read started while one is pending on the same socket
+    concurrent_write,    ///< a second write started while one is pending on the same socket
+    line_too_long,       ///< `read_line` / `read_until` found no delimiter within the maximum
+    end_of_stream,       ///< the peer closed before `read_exact` got all the bytes it asked for
+    no_event_loop,       ///< a socket was created outside `cosock::run` without an executor
+    not_open,            ///< an operation on a closed or moved-from socket
+};
+
+/// The category of `cosock::errc`; its name is "cosock".
+const std::error_category& category() noexcept;
+
+/// Makes `std::error_code(e)` work for `cosock::errc`.
+std::error_code make_error_code(errc e) noexcept;
+
+/// Every exception cosock throws. `what()` reads "<operation> <address>: <reason>", for example
+/// `connect to 127.0.0.1:7777: Connection refused`; `code()` holds the errno or `cosock::errc`.
+/// Python: `OSError` with `errno`.
+class error : public std::system_error {
+public:
+    /// `what()`: "<context>: <code's message>".
+    error(std::error_code code, const std::string& context);
+    /// `what()`: "<context>: <reason>", for errors whose reason says more than the code.
+    error(std::error_code code, const std::string& context, const std::string& reason);
+    const char* what() const noexcept override { return message_.c_str(); }
+
+private:
+    std::string message_;
+};
+
+/// `read_exact` met the end of the stream: `received()` holds the bytes that did arrive, so nothing
+/// is lost. Python: `asyncio.IncompleteReadError` and its `partial`.
+class end_of_stream_error : public error {
+public:
+    end_of_stream_error(const std::string& context, std::string received)
+        : error(make_error_code(errc::end_of_stream), context), received_(std::move(received)) {}
+    const std::string& received() const noexcept { return received_; }
+
+private:
+    std::string received_;
+};
+
+/// Throws `cosock::error` with the message "<context>: <reason of code>".
+[[noreturn]] void throw_error(std::error_code code, std::string_view context);
+
+}  // namespace cosock
+
+template <>
+struct std::is_error_code_enum<cosock::errc> : std::true_type {};

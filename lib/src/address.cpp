@@ -1,0 +1,120 @@
+// address.cpp — parsing and formatting of cosock::address.
+// SPDX-License-Identifier: MIT
+#include <cosock/address.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+#include <cosock/error.hpp>
+
+namespace cosock {
+namespace {
+
+namespace ip = boost::asio::ip;
+
+bool is_name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
+}
+
+/// Why a string or a host/port pair is not an address; nullptr when it is one.
+using failure = const char*;
+
+/// Fills ip/name/p from a host and a port number; the one place both constructors check.
+failure make(std::string_view host, long long port, ip::address& ip, std::string& name,
+             std::uint16_t& p) {
+    if (port < 0 || port > 65535) return "port out of range (0-65535)";
+    if (host.empty()) return "empty host";
+    if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    p = static_cast<std::uint16_t>(port);
+    boost::system::error_code ec;
+    ip = ip::make_address(host, ec);
+    if (!ec) {
+        name.clear();
+        return nullptr;
+    }
+    if (host.find(':') != std::string_view::npos || host.find('%') != std::string_view::npos)
+        return "not a valid IPv6 address";
+    if (!std::all_of(host.begin(), host.end(), is_name_char) || host.size() > 253)
+        return "not a valid host name or IP address";
+    ip = ip::address();
+    name = host;
+    return nullptr;
+}
+
+/// Splits "host:port" / "[v6]:port" and checks both halves.
+failure parse_into(std::string_view text, ip::address& ip, std::string& name,
+                   std::uint16_t& port) {
+    std::string_view host, digits;
+    if (text.starts_with('[')) {
+        auto close = text.find(']');
+        if (close == std::string_view::npos) return "missing ']' after IPv6 address";
+        host = text.substr(0, close + 1);
+        auto rest = text.substr(close + 1);
+        if (!rest.starts_with(':')) return "missing port (expected [IPv6]:PORT)";
+        digits = rest.substr(1);
+    } else {
+        auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) return "missing port (expected HOST:PORT)";
+        host = text.substr(0, colon);
+        digits = text.substr(colon + 1);
+        if (host.find(':') != std::string_view::npos)
+            return "an IPv6 address needs brackets: [::1]:PORT";
+    }
+    if (digits.empty()) return "missing port (expected HOST:PORT)";
+    long long value = 0;
+    auto [end, status] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (status == std::errc::result_out_of_range) return "port out of range (0-65535)";
+    if (status != std::errc() || end != digits.data() + digits.size())
+        return "port is not a number";
+    return make(host, value, ip, name, port);
+}
+
+[[noreturn]] void throw_bad(std::string_view text, failure why) {
+    throw error(make_error_code(errc::bad_address), fmt::format("bad address \"{}\"", text), why);
+}
+
+}  // namespace
+
+address::address(std::string_view host, int port) {
+    if (auto why = make(host, port, ip_, name_, port_)) throw_bad(fmt::format("{}:{}", host, port), why);
+}
+
+address address::parse(std::string_view text) {
+    address a;
+    if (auto why = parse_into(text, a.ip_, a.name_, a.port_)) throw_bad(text, why);
+    return a;
+}
+
+address address::parse(std::string_view text, std::error_code& ec) noexcept {
+    address a;
+    try {
+        bool bad = parse_into(text, a.ip_, a.name_, a.port_) != nullptr;
+        ec = bad ? make_error_code(errc::bad_address) : std::error_code();
+        return bad ? address() : a;
+    } catch (const std::bad_alloc&) {
+        ec = std::make_error_code(std::errc::not_enough_memory);
+        return address();
+    }
+}
+
+std::string address::host() const { return name_.empty() ? ip_.to_string() : name_; }
+
+boost::asio::ip::tcp::endpoint address::tcp_endpoint() const {
+    if (!name_.empty()) throw error(make_error_code(errc::bad_address), fmt::format("{} is not numeric", to_string()));
+    return {ip_, port_};
+}
+
+boost::asio::ip::udp::endpoint address::udp_endpoint() const {
+    if (!name_.empty()) throw error(make_error_code(errc::bad_address), fmt::format("{} is not numeric", to_string()));
+    return {ip_, port_};
+}
+
+std::string address::to_string() const {
+    if (!name_.empty()) return fmt::format("{}:{}", name_, port_);
+    if (ip_.is_v6()) return fmt::format("[{}]:{}", ip_.to_string(), port_);
+    return fmt::format("{}:{}", ip_.to_string(), port_);
+}
+
+}  // namespace cosock

@@ -1,0 +1,62 @@
+// error.cpp — the "cosock" error category and the exception helpers of error.hpp.
+// SPDX-License-Identifier: MIT
+#include <cosock/error.hpp>
+
+#include <fmt/format.h>
+
+#include <cosock/address.hpp>
+#include <cosock/detail/operation.hpp>
+
+namespace cosock {
+namespace {
+
+class category_impl : public std::error_category {
+public:
+    const char* name() const noexcept override { return "cosock"; }
+    std::string message(int value) const override {
+        switch (static_cast<errc>(value)) {
+            case errc::bad_address: return "bad address";
+            case errc::concurrent_read: return "another read is already pending on this socket";
+            case errc::concurrent_write: return "another send is already pending on this socket";
+            case errc::line_too_long: return "line longer than the maximum";
+            case errc::end_of_stream: return "end of stream before all the bytes arrived";
+            case errc::no_event_loop: return "no event loop: call it inside cosock::run";
+            case errc::not_open: return "socket not open";
+        }
+        return "unknown cosock error";
+    }
+};
+
+}  // namespace
+
+const std::error_category& category() noexcept {
+    static const category_impl instance;
+    return instance;
+}
+
+std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
+
+error::error(std::error_code code, const std::string& context)
+    : error(code, context, code.message()) {}
+
+error::error(std::error_code code, const std::string& context, const std::string& reason)
+    : std::system_error(code, context), message_(context + ": " + reason) {}
+
+void throw_error(std::error_code code, std::string_view context) {
+    throw error(code, std::string(context));
+}
+
+namespace detail {
+
+std::exception_ptr make_error(error_code ec, const char* what, const address& where) {
+    return std::make_exception_ptr(error(ec, fmt::format("{} {}", what, where)));
+}
+
+std::exception_ptr make_end_of_stream_error(const char* what, const address& where,
+                                            std::string received) {
+    return std::make_exception_ptr(
+        end_of_stream_error(fmt::format("{} {}", what, where), std::move(received)));
+}
+
+}  // namespace detail
+}  // namespace cosock
