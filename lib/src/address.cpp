@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
+#include <ostream>
 
 #include <cosock/error.hpp>
 
@@ -71,8 +72,20 @@ failure parse_into(std::string_view text, ip::address& ip, std::string& name,
     return make(host, value, ip, name, port);
 }
 
+/// `text` with control characters as \xNN, so that a message never hides or cuts them.
+std::string printable(std::string_view text) {
+    std::string out;
+    for (unsigned char c : text) {
+        if (c < 0x20 || c == 0x7f)
+            out += fmt::format("\\x{:02x}", c);
+        else
+            out += static_cast<char>(c);
+    }
+    return out;
+}
+
 [[noreturn]] void throw_bad(std::string_view text, failure why) {
-    throw error(make_error_code(errc::bad_address), fmt::format("bad address \"{}\"", text), why);
+    throw error(make_error_code(errc::bad_address), fmt::format("bad address \"{}\"", printable(text)), why);
 }
 
 }  // namespace
@@ -116,5 +129,7 @@ std::string address::to_string() const {
     if (ip_.is_v6()) return fmt::format("[{}]:{}", ip_.to_string(), port_);
     return fmt::format("{}:{}", ip_.to_string(), port_);
 }
+
+std::ostream& operator<<(std::ostream& out, const address& a) { return out << a.to_string(); }
 
 }  // namespace cosock

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #include <cosock/error.hpp>
 
+#include <boost/system/system_error.hpp>
 #include <fmt/format.h>
 
 #include <cosock/address.hpp>
@@ -41,6 +42,18 @@ error::error(std::error_code code, const std::string& context)
 
 error::error(std::error_code code, const std::string& context, const std::string& reason)
     : std::system_error(code, context), message_(context + ": " + reason) {}
+
+bool is_cancellation(std::exception_ptr e) noexcept {
+    try {
+        std::rethrow_exception(e);
+    } catch (const boost::system::system_error& error) {
+        return error.code() == boost::system::errc::operation_canceled;
+    } catch (const std::system_error& error) {
+        return error.code() == std::errc::operation_canceled;
+    } catch (...) {
+        return false;
+    }
+}
 
 void throw_error(std::error_code code, std::string_view context) {
     throw error(code, std::string(context));

@@ -136,22 +136,6 @@ struct task_scope::state {
     }
 };
 
-namespace {
-
-bool is_cancellation(std::exception_ptr e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const boost::system::system_error& error) {
-        return error.code() == asio::error::operation_aborted;
-    } catch (const std::system_error& error) {
-        return error.code() == std::errc::operation_canceled;
-    } catch (...) {
-        return false;
-    }
-}
-
-}  // namespace
-
 task_scope::task_scope() : task_scope(detail::current_executor()) {}
 
 task_scope::task_scope(error_handler on_error) : task_scope(detail::current_executor(), std::move(on_error)) {}

@@ -233,11 +233,10 @@ task<void> run_connection(tcp_listener::connection_handler& handler, tcp_stream 
                           const serve_options& options) {
     try {
         co_await handler(std::move(conn), peer);
-    } catch (const boost::system::system_error& e) {
-        if (e.code() == asio::error::operation_aborted) throw;  // cancelled: not an error
-        options.on_error(peer, std::current_exception());
     } catch (...) {
-        options.on_error(peer, std::current_exception());
+        auto error = std::current_exception();
+        if (is_cancellation(error)) throw;  // stopped by serve: not an error
+        options.on_error(peer, error);
     }
 }
 

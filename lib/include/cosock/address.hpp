@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -58,6 +59,8 @@ public:
     std::string to_string() const;
 
     friend bool operator==(const address&, const address&) = default;
+    /// Writes `to_string()`.
+    friend std::ostream& operator<<(std::ostream& out, const address& a);
 
 private:
     boost::asio::ip::address ip_;  // the numeric address, when name_ is empty

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <exception>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -51,6 +52,11 @@ public:
 private:
     std::string received_;
 };
+
+/// True when `e` holds the error of a cancelled operation (Ctrl-C through `run`, a cancelled
+/// `task_scope`): a `cosock::error`, `std::system_error` or Boost `system_error` whose code is
+/// ECANCELED (`operation_aborted`). Cancellation unwinds coroutines; it is not a failure to report.
+bool is_cancellation(std::exception_ptr e) noexcept;
 
 /// Throws `cosock::error` with the message "<context>: <reason of code>".
 [[noreturn]] void throw_error(std::error_code code, std::string_view context);

@@ -34,6 +34,10 @@ struct socket_core {
     bool reading = false;
     bool writing = false;
     bool orphaned = false;  // the owning object is gone: delete when `pending` drops to 0
+    // The peer has closed its side. Remembered because Asio, once a read has met end of stream,
+    // stops trying reads at once and waits for readiness that an edge-triggered epoll never
+    // reports again: a second read would hang. With this flag it returns end of stream at once.
+    bool at_eof = false;
 
     /// Starts an operation: checks the read/write guard, counts it as pending, and calls
     /// `start(h)` where `h(error_code, T...)` releases the guard before calling `handler`.

@@ -43,15 +43,28 @@ task<std::tuple<error_code, tcp_stream>> resolve_and_connect(boost::asio::any_io
 /// the delimiter stay in `pending_input`. At end of stream: errc::end_of_stream with the bytes.
 template <class Core, class Handler>
 void start_read_until(Core* c, std::string delimiter, std::size_t max, Handler h) {
-    max = std::max(max, c->pending_input.size());
+    auto& in = c->pending_input;
+    if (c->at_eof) {  // no more bytes will come: answer from the buffer alone
+        auto found = in.find(delimiter);
+        boost::asio::post(c->socket.get_executor(), [c, h = std::move(h), found, n = delimiter.size()]() mutable {
+            auto& in = c->pending_input;
+            if (found == std::string::npos)
+                return std::move(h)(make_error_code(errc::end_of_stream), std::exchange(in, {}));
+            std::move(h)(error_code(), take_front(in, found + n));
+        });
+        return;
+    }
+    max = std::max(max, in.size());
     boost::asio::async_read_until(
         c->socket, boost::asio::dynamic_buffer(c->pending_input, max), std::move(delimiter),
         intercept{std::move(h), [c](auto h, error_code ec, std::size_t n) {
                       if (!ec) return std::move(h)(ec, take_front(c->pending_input, n));
                       if (ec == boost::asio::error::not_found) ec = make_error_code(errc::line_too_long);
-                      if (ec == boost::asio::error::eof)
+                      if (ec == boost::asio::error::eof) {
+                          c->at_eof = true;
                           return std::move(h)(make_error_code(errc::end_of_stream),
                                               std::exchange(c->pending_input, {}));
+                      }
                       std::move(h)(ec, std::string());
                   }});
 }
@@ -100,9 +113,13 @@ inline auto tcp_stream::recv_into(boost::asio::mutable_buffer buffer) {
                 in.erase(0, n);
                 return detail::post_result(c->socket.get_executor(), std::move(h), n);
             }
-            c->socket.async_read_some(buffer, detail::intercept{std::move(h), [](auto h, error_code ec,
-                                                                                 std::size_t n) {
-                                          if (ec == boost::asio::error::eof) ec = {};  // b''
+            if (c->at_eof) return detail::post_result(c->socket.get_executor(), std::move(h), std::size_t(0));
+            c->socket.async_read_some(buffer, detail::intercept{std::move(h), [c](auto h, error_code ec,
+                                                                                  std::size_t n) {
+                                          if (ec == boost::asio::error::eof) {  // b''
+                                              c->at_eof = true;
+                                              ec = {};
+                                          }
                                           std::move(h)(ec, n);
                                       }});
         });
@@ -117,13 +134,17 @@ inline auto tcp_stream::recv(std::size_t max) {
             if (auto& in = c->pending_input; !in.empty())
                 return detail::post_result(c->socket.get_executor(), std::move(h),
                                            detail::take_front(in, max));
+            if (c->at_eof) return detail::post_result(c->socket.get_executor(), std::move(h), std::string());
             // On the heap so that its bytes stay put while the handler moves around.
             auto data = std::make_unique<std::string>(max, '\0');
             auto buffer = boost::asio::buffer(*data);
             c->socket.async_read_some(
-                buffer, detail::intercept{std::move(h), [data = std::move(data)](auto h, error_code ec,
-                                                                                 std::size_t n) {
-                            if (ec == boost::asio::error::eof) ec = {};
+                buffer, detail::intercept{std::move(h), [c, data = std::move(data)](auto h, error_code ec,
+                                                                                    std::size_t n) {
+                            if (ec == boost::asio::error::eof) {
+                                c->at_eof = true;
+                                ec = {};
+                            }
                             data->resize(n);
                             std::move(h)(ec, std::move(*data));
                         }});
@@ -151,14 +172,21 @@ inline auto tcp_stream::read_exact(std::size_t n) {
             if (in.size() >= n)
                 return detail::post_result(c->socket.get_executor(), std::move(h),
                                            detail::take_front(in, n));
+            if (c->at_eof) {
+                return boost::asio::post(c->socket.get_executor(), [c, h = std::move(h)]() mutable {
+                    std::move(h)(make_error_code(errc::end_of_stream), std::exchange(c->pending_input, {}));
+                });
+            }
             boost::asio::async_read(
                 c->socket, boost::asio::dynamic_buffer(in), boost::asio::transfer_exactly(n - in.size()),
                 detail::intercept{std::move(h), [c, n](auto h, error_code ec, std::size_t) {
                                       auto& in = c->pending_input;
                                       if (!ec) return std::move(h)(ec, detail::take_front(in, n));
-                                      if (ec == boost::asio::error::eof)
+                                      if (ec == boost::asio::error::eof) {
+                                          c->at_eof = true;
                                           return std::move(h)(make_error_code(errc::end_of_stream),
                                                               std::exchange(in, {}));
+                                      }
                                       std::move(h)(ec, std::string());  // bytes stay buffered
                                   }});
         });

@@ -1,0 +1,45 @@
+// tests/support/co_test.hpp — COSOCK_CO_TEST: a Boost.Test case whose body is a coroutine.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <chrono>
+#include <exception>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <cosock/task.hpp>
+
+namespace cosock_test {
+
+/// Runs `body` on a fresh io_context (the current cosock event loop meanwhile) and fails the
+/// test when it throws or has not finished within `limit`.
+inline void run_for(cosock::task<void> body, std::chrono::seconds limit = std::chrono::seconds(10)) {
+    boost::asio::io_context context(1);
+    cosock::detail::executor_scope scope(context.get_executor());
+    bool done = false;
+    std::exception_ptr error;
+    boost::asio::co_spawn(context, std::move(body), [&](std::exception_ptr e) {
+        done = true;
+        error = e;
+    });
+    context.run_for(limit);
+    if (!done) BOOST_FAIL("the test coroutine did not finish within " << limit.count() << " s");
+    if (error) std::rethrow_exception(error);
+}
+
+/// Lets the event loop run other ready work once (no time passes: not a sleep).
+inline cosock::task<void> yield() {
+    co_await boost::asio::post(co_await boost::asio::this_coro::executor, boost::asio::use_awaitable);
+}
+
+}  // namespace cosock_test
+
+/// A test case whose body may co_await; it runs on its own event loop, bounded to 10 s.
+#define COSOCK_CO_TEST(name)                                            \
+    static cosock::task<void> name##_body();                            \
+    BOOST_AUTO_TEST_CASE(name) { cosock_test::run_for(name##_body()); } \
+    static cosock::task<void> name##_body()
