@@ -9,13 +9,13 @@
 // tag::talk[]
 cosock::task<int> talk(examples::options opt) {
     auto sk = co_await cosock::tcp_stream::connect(opt.address);  // sk.connect(('127.0.0.1', 8898))
-    co_await sk.send("hello!");                                    // sk.send(b'hello!')
-    auto ret = co_await sk.recv(1024);                             // ret = sk.recv(1024)
-    fmt::print("{}\n", ret);                                       // print(ret)
-    co_return 0;                                                   // sk.close(): destructor
+    co_await sk.send("hello!");                                   // sk.send(b'hello!')
+    auto ret = co_await sk.recv(1024);                            // ret = sk.recv(1024)
+    fmt::print("{}\n", ret);                                      // print(ret)
+    co_return 0;                                                  // sk.close(): destructor
 }
 // end::talk[]
 
 int main(int argc, char** argv) {
-    return cosock::run(talk(examples::parse(argc, argv, {.about = "TCP hello client", .port = 8898, .timeout = {}, .name = {}})));
+    return cosock::run(talk(examples::parse(argc, argv, {.about = "TCP hello client", .port = 8898})));
 }

@@ -7,9 +7,9 @@
 #include <cstdlib>
 #include <string_view>
 
+#include <fmt/format.h>
 #include <cosock/error.hpp>
 #include <cosock/task.hpp>
-#include <fmt/format.h>
 
 namespace examples {
 namespace {

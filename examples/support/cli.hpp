@@ -12,15 +12,15 @@ namespace examples {
 
 /// What a program accepts and its defaults (the seed's port; extra flags only when given).
 struct defaults {
-    const char* about = "";              // one line for --help
+    const char* about = "";  // one line for --help
     int port = 0;
-    std::optional<double> timeout;       // accepts --timeout SECONDS when set
-    std::optional<std::string> name;     // accepts --name NAME when set
+    std::optional<double> timeout = std::nullopt;    // accepts --timeout SECONDS when set
+    std::optional<std::string> name = std::nullopt;  // accepts --name NAME when set
 };
 
 struct options {
-    cosock::address address;             // --host and --port, checked
-    double timeout = 0;                  // seconds
+    cosock::address address;  // --host and --port, checked
+    double timeout = 0;       // seconds
     std::string name;
 };
 

@@ -23,8 +23,7 @@ bool is_name_char(char c) {
 using failure = const char*;
 
 /// Fills ip/name/p from a host and a port number; the one place both constructors check.
-failure make(std::string_view host, long long port, ip::address& ip, std::string& name,
-             std::uint16_t& p) {
+failure make(std::string_view host, long long port, ip::address& ip, std::string& name, std::uint16_t& p) {
     if (port < 0 || port > 65535) return "port out of range (0-65535)";
     if (host.empty()) return "empty host";
     if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
@@ -45,8 +44,7 @@ failure make(std::string_view host, long long port, ip::address& ip, std::string
 }
 
 /// Splits "host:port" / "[v6]:port" and checks both halves.
-failure parse_into(std::string_view text, ip::address& ip, std::string& name,
-                   std::uint16_t& port) {
+failure parse_into(std::string_view text, ip::address& ip, std::string& name, std::uint16_t& port) {
     std::string_view host, digits;
     if (text.starts_with('[')) {
         auto close = text.find(']');
@@ -60,15 +58,13 @@ failure parse_into(std::string_view text, ip::address& ip, std::string& name,
         if (colon == std::string_view::npos) return "missing port (expected HOST:PORT)";
         host = text.substr(0, colon);
         digits = text.substr(colon + 1);
-        if (host.find(':') != std::string_view::npos)
-            return "an IPv6 address needs brackets: [::1]:PORT";
+        if (host.find(':') != std::string_view::npos) return "an IPv6 address needs brackets: [::1]:PORT";
     }
     if (digits.empty()) return "missing port (expected HOST:PORT)";
     long long value = 0;
     auto [end, status] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
     if (status == std::errc::result_out_of_range) return "port out of range (0-65535)";
-    if (status != std::errc() || end != digits.data() + digits.size())
-        return "port is not a number";
+    if (status != std::errc() || end != digits.data() + digits.size()) return "port is not a number";
     return make(host, value, ip, name, port);
 }
 
@@ -112,15 +108,19 @@ address address::parse(std::string_view text, std::error_code& ec) noexcept {
     }
 }
 
-std::string address::host() const { return name_.empty() ? ip_.to_string() : name_; }
+std::string address::host() const {
+    return name_.empty() ? ip_.to_string() : name_;
+}
 
 boost::asio::ip::tcp::endpoint address::tcp_endpoint() const {
-    if (!name_.empty()) throw error(make_error_code(errc::bad_address), fmt::format("{} is not numeric", to_string()));
+    if (!name_.empty())
+        throw error(make_error_code(errc::bad_address), fmt::format("{} is not numeric", to_string()));
     return {ip_, port_};
 }
 
 boost::asio::ip::udp::endpoint address::udp_endpoint() const {
-    if (!name_.empty()) throw error(make_error_code(errc::bad_address), fmt::format("{} is not numeric", to_string()));
+    if (!name_.empty())
+        throw error(make_error_code(errc::bad_address), fmt::format("{} is not numeric", to_string()));
     return {ip_, port_};
 }
 
@@ -130,6 +130,8 @@ std::string address::to_string() const {
     return fmt::format("{}:{}", ip_.to_string(), port_);
 }
 
-std::ostream& operator<<(std::ostream& out, const address& a) { return out << a.to_string(); }
+std::ostream& operator<<(std::ostream& out, const address& a) {
+    return out << a.to_string();
+}
 
 }  // namespace cosock

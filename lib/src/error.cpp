@@ -2,8 +2,8 @@
 // SPDX-License-Identifier: MIT
 #include <cosock/error.hpp>
 
-#include <boost/system/system_error.hpp>
 #include <fmt/format.h>
+#include <boost/system/system_error.hpp>
 
 #include <cosock/address.hpp>
 #include <cosock/detail/operation.hpp>
@@ -16,13 +16,20 @@ public:
     const char* name() const noexcept override { return "cosock"; }
     std::string message(int value) const override {
         switch (static_cast<errc>(value)) {
-            case errc::bad_address: return "bad address";
-            case errc::concurrent_read: return "another read is already pending on this socket";
-            case errc::concurrent_write: return "another send is already pending on this socket";
-            case errc::line_too_long: return "line longer than the maximum";
-            case errc::end_of_stream: return "end of stream before all the bytes arrived";
-            case errc::no_event_loop: return "no event loop: call it inside cosock::run";
-            case errc::not_open: return "socket not open";
+            case errc::bad_address:
+                return "bad address";
+            case errc::concurrent_read:
+                return "another read is already pending on this socket";
+            case errc::concurrent_write:
+                return "another send is already pending on this socket";
+            case errc::line_too_long:
+                return "line longer than the maximum";
+            case errc::end_of_stream:
+                return "end of stream before all the bytes arrived";
+            case errc::no_event_loop:
+                return "no event loop: call it inside cosock::run";
+            case errc::not_open:
+                return "socket not open";
         }
         return "unknown cosock error";
     }
@@ -35,10 +42,11 @@ const std::error_category& category() noexcept {
     return instance;
 }
 
-std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
+std::error_code make_error_code(errc e) noexcept {
+    return {static_cast<int>(e), category()};
+}
 
-error::error(std::error_code code, const std::string& context)
-    : error(code, context, code.message()) {}
+error::error(std::error_code code, const std::string& context) : error(code, context, code.message()) {}
 
 error::error(std::error_code code, const std::string& context, const std::string& reason)
     : std::system_error(code, context), message_(context + ": " + reason) {}
@@ -65,8 +73,7 @@ std::exception_ptr make_error(error_code ec, const char* what, const address& wh
     return std::make_exception_ptr(error(ec, fmt::format("{} {}", what, where)));
 }
 
-std::exception_ptr make_end_of_stream_error(const char* what, const address& where,
-                                            std::string received) {
+std::exception_ptr make_end_of_stream_error(const char* what, const address& where, std::string received) {
     return std::make_exception_ptr(
         end_of_stream_error(fmt::format("{} {}", what, where), std::move(received)));
 }

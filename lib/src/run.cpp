@@ -8,6 +8,7 @@
 #include <list>
 #include <optional>
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -17,7 +18,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 
 #include <cosock/error.hpp>
 
@@ -40,9 +40,13 @@ executor_scope::executor_scope(asio::any_io_executor executor) : previous_(std::
     current = std::move(executor);
 }
 
-executor_scope::~executor_scope() { current = std::move(previous_); }
+executor_scope::~executor_scope() {
+    current = std::move(previous_);
+}
 
-const char* program_name() noexcept { return program_invocation_short_name; }
+const char* program_name() noexcept {
+    return program_invocation_short_name;
+}
 
 void print_error(std::exception_ptr error) {
     try {
@@ -126,10 +130,10 @@ struct task_scope::state {
         : executor(ex), on_error(std::move(handler)), idle(ex) {}
 
     asio::any_io_executor executor;
-    error_handler on_error;        // empty: keep the first error for join() and cancel the rest
+    error_handler on_error;  // empty: keep the first error for join() and cancel the rest
     std::exception_ptr first_error;
     std::list<asio::cancellation_signal> children;  // one per running child: how to cancel it
-    asio::steady_timer idle;       // join() waits on it; cancelled when `children` empties
+    asio::steady_timer idle;                        // join() waits on it; cancelled when `children` empties
 
     void cancel_all() {
         for (auto& child : children) child.emit(asio::cancellation_type::terminal);
@@ -138,12 +142,15 @@ struct task_scope::state {
 
 task_scope::task_scope() : task_scope(detail::current_executor()) {}
 
-task_scope::task_scope(error_handler on_error) : task_scope(detail::current_executor(), std::move(on_error)) {}
+task_scope::task_scope(error_handler on_error)
+    : task_scope(detail::current_executor(), std::move(on_error)) {}
 
 task_scope::task_scope(asio::any_io_executor executor, error_handler on_error)
     : state_(std::make_shared<state>(std::move(executor), std::move(on_error))) {}
 
-task_scope::~task_scope() { state_->cancel_all(); }
+task_scope::~task_scope() {
+    state_->cancel_all();
+}
 
 void task_scope::spawn(task<void> child) {
     auto& signal = state_->children.emplace_back();
@@ -163,11 +170,17 @@ void task_scope::spawn(task<void> child) {
                    }));
 }
 
-std::size_t task_scope::size() const noexcept { return state_->children.size(); }
+std::size_t task_scope::size() const noexcept {
+    return state_->children.size();
+}
 
-void task_scope::cancel() { state_->cancel_all(); }
+void task_scope::cancel() {
+    state_->cancel_all();
+}
 
-task<void> task_scope::join() { co_await join(std::chrono::steady_clock::duration::max()); }
+task<void> task_scope::join() {
+    co_await join(std::chrono::steady_clock::duration::max());
+}
 
 task<void> task_scope::join(std::chrono::steady_clock::duration grace) {
     auto s = state_;  // the scope object may go away while we wait; the state may not

@@ -5,12 +5,12 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 
 namespace cosock {
 
@@ -22,12 +22,11 @@ namespace detail {
 
 void print_error(std::exception_ptr error);  // run.cpp
 
-task<std::tuple<error_code, tcp_stream>> resolve_and_connect(asio::any_io_executor executor,
-                                                            address to) {
+task<std::tuple<error_code, tcp_stream>> resolve_and_connect(asio::any_io_executor executor, address to) {
     tcp::resolver resolver(executor);
     tcp::socket socket(executor);
-    auto [ec, endpoints] = co_await resolver.async_resolve(
-        to.host(), std::to_string(to.port()), asio::as_tuple(asio::use_awaitable));
+    auto [ec, endpoints] = co_await resolver.async_resolve(to.host(), std::to_string(to.port()),
+                                                           asio::as_tuple(asio::use_awaitable));
     if (ec) co_return std::tuple{ec, tcp_stream()};
     auto [connect_ec, endpoint] =
         co_await asio::async_connect(socket, endpoints, asio::as_tuple(asio::use_awaitable));
@@ -76,7 +75,9 @@ void tcp_stream::close() {
     }
 }
 
-bool tcp_stream::is_open() const noexcept { return core_.get() && core_.get()->socket.is_open(); }
+bool tcp_stream::is_open() const noexcept {
+    return core_.get() && core_.get()->socket.is_open();
+}
 
 namespace {
 
@@ -98,7 +99,9 @@ int get(Core& c, const char* what) {
 
 }  // namespace
 
-void tcp_stream::set_no_delay(bool on) { set(core_.core("set_no_delay"), tcp::no_delay(on), "set TCP_NODELAY on"); }
+void tcp_stream::set_no_delay(bool on) {
+    set(core_.core("set_no_delay"), tcp::no_delay(on), "set TCP_NODELAY on");
+}
 void tcp_stream::set_keep_alive(bool on) {
     set(core_.core("set_keep_alive"), asio::socket_base::keep_alive(on), "set SO_KEEPALIVE on");
 }
@@ -113,8 +116,7 @@ int tcp_stream::send_buffer_size() const {
     return get<asio::socket_base::send_buffer_size>(core_.core("send_buffer_size"), "get SO_SNDBUF on");
 }
 int tcp_stream::receive_buffer_size() const {
-    return get<asio::socket_base::receive_buffer_size>(core_.core("receive_buffer_size"),
-                                                       "get SO_RCVBUF on");
+    return get<asio::socket_base::receive_buffer_size>(core_.core("receive_buffer_size"), "get SO_RCVBUF on");
 }
 
 address tcp_stream::local_address() const {
@@ -133,8 +135,12 @@ address tcp_stream::peer_address() const {
     return ep;
 }
 
-int tcp_stream::native_handle() { return core_.core("native_handle").socket.native_handle(); }
-tcp_stream::socket_type& tcp_stream::asio_socket() { return core_.core("asio_socket").socket; }
+int tcp_stream::native_handle() {
+    return core_.core("native_handle").socket.native_handle();
+}
+tcp_stream::socket_type& tcp_stream::asio_socket() {
+    return core_.core("asio_socket").socket;
+}
 
 // --- tcp_listener -----------------------------------------------------------------------------
 
@@ -143,8 +149,8 @@ namespace {
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 /// Opens, configures, binds and listens; on failure says which step failed through `step`.
-tcp::acceptor open_acceptor(asio::any_io_executor executor, const address& at,
-                            const listen_options& options, error_code& ec, const char*& step) {
+tcp::acceptor open_acceptor(asio::any_io_executor executor, const address& at, const listen_options& options,
+                            error_code& ec, const char*& step) {
     tcp::acceptor acceptor(executor);
     tcp::endpoint endpoint;
     step = "resolve";
@@ -197,7 +203,9 @@ tcp_listener tcp_listener::bind(asio::any_io_executor executor, const address& a
     return tcp_listener(core);
 }
 
-address tcp_listener::local_address() const { return core_.core("local_address").where; }
+address tcp_listener::local_address() const {
+    return core_.core("local_address").where;
+}
 
 void tcp_listener::close() {
     if (auto* c = core_.get()) {
@@ -206,20 +214,26 @@ void tcp_listener::close() {
     }
 }
 
-bool tcp_listener::is_open() const noexcept { return core_.get() && core_.get()->socket.is_open(); }
+bool tcp_listener::is_open() const noexcept {
+    return core_.get() && core_.get()->socket.is_open();
+}
 
-int tcp_listener::native_handle() { return core_.core("native_handle").socket.native_handle(); }
-tcp_listener::acceptor_type& tcp_listener::asio_acceptor() { return core_.core("asio_acceptor").socket; }
+int tcp_listener::native_handle() {
+    return core_.core("native_handle").socket.native_handle();
+}
+tcp_listener::acceptor_type& tcp_listener::asio_acceptor() {
+    return core_.core("asio_acceptor").socket;
+}
 
 namespace {
 
 /// Accept failures that say "not now" (the system is out of something), not "never": the serve
 /// loop backs off and retries instead of spinning (Tokio #3529) or giving up.
 bool is_resource_shortage(const error_code& ec) {
-    return ec == asio::error::no_descriptors           // EMFILE
+    return ec == asio::error::no_descriptors                  // EMFILE
            || ec == std::errc::too_many_files_open_in_system  // ENFILE
-           || ec == asio::error::no_buffer_space      // ENOBUFS
-           || ec == asio::error::no_memory;           // ENOMEM
+           || ec == asio::error::no_buffer_space              // ENOBUFS
+           || ec == asio::error::no_memory;                   // ENOMEM
 }
 
 /// Accept failures that concern one connection only: skip it and accept the next.
@@ -248,7 +262,8 @@ task<void> tcp_listener::serve(connection_handler handler, serve_options options
             try {
                 std::rethrow_exception(e);
             } catch (const std::exception& error) {
-                fmt::print(stderr, "{}: connection from {}: {}\n", detail::program_name(), peer, error.what());
+                fmt::print(stderr, "{}: connection from {}: {}\n", detail::program_name(), peer,
+                           error.what());
             }
         };
     if (!options.on_accept_error)
@@ -274,9 +289,9 @@ task<void> tcp_listener::serve(connection_handler handler, serve_options options
         }
         if (is_per_connection(ec)) continue;
         if (!is_resource_shortage(ec)) {
-            cancelled = ec == asio::error::operation_aborted &&
-                        (co_await asio::this_coro::cancellation_state).cancelled() !=
-                            asio::cancellation_type::none;
+            cancelled =
+                ec == asio::error::operation_aborted &&
+                (co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none;
             if (cancelled || ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor)
                 break;  // cancelled, or the listener was closed: stop gracefully
             co_await connections.join(options.grace);

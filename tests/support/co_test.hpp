@@ -39,7 +39,9 @@ inline cosock::task<void> yield() {
 }  // namespace cosock_test
 
 /// A test case whose body may co_await; it runs on its own event loop, bounded to 10 s.
-#define COSOCK_CO_TEST(name)                                            \
-    static cosock::task<void> name##_body();                            \
-    BOOST_AUTO_TEST_CASE(name) { cosock_test::run_for(name##_body()); } \
+#define COSOCK_CO_TEST(name)                 \
+    static cosock::task<void> name##_body(); \
+    BOOST_AUTO_TEST_CASE(name) {             \
+        cosock_test::run_for(name##_body()); \
+    }                                        \
     static cosock::task<void> name##_body()

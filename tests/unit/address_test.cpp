@@ -77,7 +77,8 @@ BOOST_AUTO_TEST_CASE(bad_strings_give_one_clear_line) {
     BOOST_TEST(parse_error("host:99999999999999999999") ==
                "bad address \"host:99999999999999999999\": port out of range (0-65535)");
     BOOST_TEST(parse_error(":80") == "bad address \":80\": empty host");
-    BOOST_TEST(parse_error("bad host:80") == "bad address \"bad host:80\": not a valid host name or IP address");
+    BOOST_TEST(parse_error("bad host:80") ==
+               "bad address \"bad host:80\": not a valid host name or IP address");
     BOOST_TEST(parse_error("") == "bad address \"\": missing port (expected HOST:PORT)");
     BOOST_TEST(parse_error(std::string("a\0b:1", 5)) ==
                "bad address \"a\\x00b:1\": not a valid host name or IP address");

@@ -27,12 +27,14 @@ BOOST_AUTO_TEST_CASE(end_of_stream_error_keeps_the_bytes) {
     cosock::end_of_stream_error e("read_exact from 127.0.0.1:1", "abc");
     BOOST_TEST(e.received() == "abc");
     BOOST_TEST((e.code() == cosock::errc::end_of_stream));
-    BOOST_TEST(e.what() == std::string("read_exact from 127.0.0.1:1: end of stream before all the bytes arrived"));
+    BOOST_TEST(e.what() ==
+               std::string("read_exact from 127.0.0.1:1: end of stream before all the bytes arrived"));
 }
 
 BOOST_AUTO_TEST_CASE(throw_error_throws_cosock_error) {
-    BOOST_CHECK_EXCEPTION(cosock::throw_error(cosock::errc::not_open, "recv"), cosock::error,
-                          [](const cosock::error& e) { return e.what() == std::string("recv: socket not open"); });
+    BOOST_CHECK_EXCEPTION(
+        cosock::throw_error(cosock::errc::not_open, "recv"), cosock::error,
+        [](const cosock::error& e) { return e.what() == std::string("recv: socket not open"); });
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -71,8 +71,9 @@ COSOCK_CO_TEST(a_child_error_cancels_its_siblings_and_comes_out_of_join) {
         co_await cosock_test::yield();
         throw std::runtime_error("child failed");
     }());
-    BOOST_CHECK_EXCEPTION(co_await scope.join(), std::runtime_error,
-                          [](const std::runtime_error& e) { return e.what() == std::string("child failed"); });
+    BOOST_CHECK_EXCEPTION(co_await scope.join(), std::runtime_error, [](const std::runtime_error& e) {
+        return e.what() == std::string("child failed");
+    });
     BOOST_TEST(unwound);
 }
 
@@ -86,7 +87,10 @@ COSOCK_CO_TEST(an_error_handler_sees_each_error_and_join_does_not_throw) {
         }
     });
     for (auto text : {"one", "two"})
-        scope.spawn([](std::string text) -> cosock::task<void> { throw std::runtime_error(text); co_return; }(text));
+        scope.spawn([](std::string text) -> cosock::task<void> {
+            throw std::runtime_error(text);
+            co_return;
+        }(text));
     co_await scope.join();
     BOOST_TEST(errors.size() == 2u);
 }
@@ -142,9 +146,10 @@ BOOST_AUTO_TEST_CASE(run_turns_an_exception_into_exit_code_1) {
 }
 
 BOOST_AUTO_TEST_CASE(no_event_loop_outside_run_is_a_clear_error) {
-    BOOST_CHECK_EXCEPTION(cosock::tcp_listener::bind({"127.0.0.1", 0}), cosock::error, [](const cosock::error& e) {
-        return e.what() == std::string("cosock: no event loop: call it inside cosock::run");
-    });
+    BOOST_CHECK_EXCEPTION(
+        cosock::tcp_listener::bind({"127.0.0.1", 0}), cosock::error, [](const cosock::error& e) {
+            return e.what() == std::string("cosock: no event loop: call it inside cosock::run");
+        });
 }
 
 // SIGINT cancels the main task: every coroutine unwinds (its destructors run) and run() returns

@@ -71,7 +71,9 @@ std::string what(std::exception_ptr e) {
     }
 }
 
-bool is_aborted(std::exception_ptr e) { return e && cosock::is_cancellation(e); }
+bool is_aborted(std::exception_ptr e) {
+    return e && cosock::is_cancellation(e);
+}
 
 }  // namespace
 
@@ -128,7 +130,8 @@ COSOCK_CO_TEST(send_delivers_every_byte_of_a_large_buffer) {
     bool sent = false;
     std::exception_ptr send_error;
     boost::asio::cancellation_signal unused;
-    start_cancellable(p.client.send(big), unused, sent, send_error, co_await boost::asio::this_coro::executor);
+    start_cancellable(p.client.send(big), unused, sent, send_error,
+                      co_await boost::asio::this_coro::executor);
     auto got = co_await p.server.read_exact(big.size());
     co_await until(sent);
     BOOST_TEST(!send_error);
@@ -226,7 +229,7 @@ COSOCK_CO_TEST(read_line_splits_lines_and_keeps_the_rest_buffered) {
     p.client.shutdown();
     auto one = co_await p.server.read_line();
     auto two = co_await p.server.read_line();
-    auto rest = co_await p.server.recv(5);  // buffered bytes come first
+    auto rest = co_await p.server.recv(5);      // buffered bytes come first
     auto four = co_await p.server.read_line();  // ends without newline: still a line
     auto end = co_await p.server.read_line();
     BOOST_TEST(one.value() == "one");
@@ -312,7 +315,8 @@ COSOCK_CO_TEST(read_exact_at_end_of_stream_carries_the_bytes_received) {
         message = e.what();
     }
     BOOST_TEST(received == "abc");
-    BOOST_TEST(message == fmt::format("read_exact from {}: end of stream before all the bytes arrived", p.client_address));
+    BOOST_TEST(message == fmt::format("read_exact from {}: end of stream before all the bytes arrived",
+                                      p.client_address));
 }
 
 COSOCK_CO_TEST(a_second_concurrent_read_fails_clearly) {
@@ -329,7 +333,8 @@ COSOCK_CO_TEST(a_second_concurrent_read_fails_clearly) {
         message = e.what();
         BOOST_TEST((e.code() == cosock::errc::concurrent_read));
     }
-    BOOST_TEST(message == fmt::format("recv from {}: another read is already pending on this socket", p.client_address));
+    BOOST_TEST(message ==
+               fmt::format("recv from {}: another read is already pending on this socket", p.client_address));
     co_await p.client.send("x");  // the first read still works
     co_await until(done);
     BOOST_TEST(!error);
@@ -353,8 +358,9 @@ COSOCK_CO_TEST(a_moved_from_stream_says_it_is_not_open) {
     auto other = std::move(p.client);
     BOOST_TEST(!p.client.is_open());
     BOOST_TEST(other.is_open());
-    BOOST_CHECK_EXCEPTION((void)p.client.recv(1), cosock::error,
-                          [](const cosock::error& e) { return e.what() == std::string("recv: socket not open"); });
+    BOOST_CHECK_EXCEPTION((void)p.client.recv(1), cosock::error, [](const cosock::error& e) {
+        return e.what() == std::string("recv: socket not open");
+    });
 }
 
 COSOCK_CO_TEST(options_can_be_set_and_read) {
@@ -378,7 +384,8 @@ COSOCK_CO_TEST(an_ipv6_listener_takes_ipv4_clients_unless_v6_only) {
     auto [conn, peer] = co_await dual.accept();
     BOOST_TEST(peer.to_string().starts_with("[::ffff:127.0.0.1]:"));
     auto v6_only = cosock::tcp_listener::bind({"::", 0}, {.v6_only = true});
-    auto [ec, s] = co_await cosock::nothrow(cosock::tcp_stream::connect({"127.0.0.1", v6_only.local_address().port()}));
+    auto [ec, s] =
+        co_await cosock::nothrow(cosock::tcp_stream::connect({"127.0.0.1", v6_only.local_address().port()}));
     BOOST_TEST((ec == boost::asio::error::connection_refused));
 }
 
@@ -393,19 +400,18 @@ COSOCK_CO_TEST(serve_runs_each_connection_and_reports_handler_errors) {
     std::exception_ptr serve_error;
     boost::asio::cancellation_signal stop;
     auto ex = co_await boost::asio::this_coro::executor;
-    boost::asio::co_spawn(
-        ex,
-        listener.serve(
-            [](cosock::tcp_stream conn, cosock::address) -> cosock::task<void> {
-                auto line = co_await conn.read_line();
-                if (line == "fail") throw std::runtime_error("handler failed");
-                co_await conn.send("echo:" + line.value_or(""));
-            },
-            options),
-        boost::asio::bind_cancellation_slot(stop.slot(), [&](std::exception_ptr e) {
-            serve_error = e;
-            served = true;
-        }));
+    boost::asio::co_spawn(ex,
+                          listener.serve(
+                              [](cosock::tcp_stream conn, cosock::address) -> cosock::task<void> {
+                                  auto line = co_await conn.read_line();
+                                  if (line == "fail") throw std::runtime_error("handler failed");
+                                  co_await conn.send("echo:" + line.value_or(""));
+                              },
+                              options),
+                          boost::asio::bind_cancellation_slot(stop.slot(), [&](std::exception_ptr e) {
+                              serve_error = e;
+                              served = true;
+                          }));
     for (auto text : {"a", "fail", "b"}) {
         auto c = co_await cosock::tcp_stream::connect(at);
         co_await c.send(std::string(text) + "\n");

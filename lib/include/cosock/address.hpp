@@ -8,10 +8,10 @@
 #include <string_view>
 #include <system_error>
 
+#include <fmt/format.h>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
-#include <fmt/format.h>
 
 namespace cosock {
 

@@ -11,7 +11,7 @@
 // the way it is.
 #pragma once
 
-#include <cosock/task.hpp>
-#include <cosock/error.hpp>
 #include <cosock/address.hpp>
+#include <cosock/error.hpp>
+#include <cosock/task.hpp>
 #include <cosock/tcp.hpp>

@@ -11,13 +11,13 @@ namespace cosock {
 
 /// Errors that cosock itself detects (the operating system's come as `std::errc` / errno values).
 enum class errc {
-    bad_address = 1,     ///< an address string or port that cannot be parsed
-    concurrent_read,     ///< a second read started while one is pending on the same socket
-    concurrent_write,    ///< a second write started while one is pending on the same socket
-    line_too_long,       ///< `read_line` / `read_until` found no delimiter within the maximum
-    end_of_stream,       ///< the peer closed before `read_exact` got all the bytes it asked for
-    no_event_loop,       ///< a socket was created outside `cosock::run` without an executor
-    not_open,            ///< an operation on a closed or moved-from socket
+    bad_address = 1,   ///< an address string or port that cannot be parsed
+    concurrent_read,   ///< a second read started while one is pending on the same socket
+    concurrent_write,  ///< a second write started while one is pending on the same socket
+    line_too_long,     ///< `read_line` / `read_until` found no delimiter within the maximum
+    end_of_stream,     ///< the peer closed before `read_exact` got all the bytes it asked for
+    no_event_loop,     ///< a socket was created outside `cosock::run` without an executor
+    not_open,          ///< an operation on a closed or moved-from socket
 };
 
 /// The category of `cosock::errc`; its name is "cosock".

@@ -40,8 +40,7 @@ intercept(Handler, Fn) -> intercept<Handler, Fn>;
 
 /// Builds the exception for a failed operation: "<what> <where>: <reason>".
 std::exception_ptr make_error(error_code ec, const char* what, const address& where);
-std::exception_ptr make_end_of_stream_error(const char* what, const address& where,
-                                            std::string received);
+std::exception_ptr make_end_of_stream_error(const char* what, const address& where, std::string received);
 
 /// One operation: `start(handler)` begins it and calls `handler(error_code, T)` exactly once.
 /// Awaited (or given any Asio completion token), it completes with `(exception_ptr, T)`, so
@@ -58,14 +57,12 @@ public:
         return boost::asio::async_initiate<Token, void(std::exception_ptr, T)>(
             [](auto handler, Start start, const char* what, address where) {
                 std::move(start)(intercept{
-                    std::move(handler),
-                    [what, where = std::move(where)](auto h, error_code ec, T value) {
-                        if (!ec)
-                            return std::move(h)(std::exception_ptr{}, std::move(value));
+                    std::move(handler), [what, where = std::move(where)](auto h, error_code ec, T value) {
+                        if (!ec) return std::move(h)(std::exception_ptr{}, std::move(value));
                         if constexpr (std::is_same_v<T, std::string>) {
                             if (ec == make_error_code(errc::end_of_stream))
-                                return std::move(h)(
-                                    make_end_of_stream_error(what, where, std::move(value)), T{});
+                                return std::move(h)(make_end_of_stream_error(what, where, std::move(value)),
+                                                    T{});
                         }
                         std::move(h)(make_error(ec, what, where), T{});
                     }});
@@ -98,7 +95,8 @@ struct nothrow_operation {
         return boost::asio::async_initiate<Token, void(std::tuple<error_code, T>)>(
             [](auto handler, Op op) {
                 std::move(op).start(intercept{std::move(handler), [](auto h, error_code ec, T value) {
-                                                  std::move(h)(std::tuple<error_code, T>(ec, std::move(value)));
+                                                  std::move(h)(
+                                                      std::tuple<error_code, T>(ec, std::move(value)));
                                               }});
             },
             token, std::move(op));

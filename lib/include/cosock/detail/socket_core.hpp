@@ -27,10 +27,10 @@ struct socket_core {
     explicit socket_core(Socket s) : socket(std::move(s)) {}
 
     Socket socket;
-    address where;        // peer of a stream, local address of a listener: for error messages
+    address where;              // peer of a stream, local address of a listener: for error messages
     std::string pending_input;  // bytes read ahead by read_line/read_exact, handed out first
     typename Socket::endpoint_type endpoint;  // filled by the one pending accept (or recv_from)
-    int pending = 0;      // operations started and not yet completed
+    int pending = 0;                          // operations started and not yet completed
     bool reading = false;
     bool writing = false;
     bool orphaned = false;  // the owning object is gone: delete when `pending` drops to 0
@@ -46,9 +46,8 @@ struct socket_core {
         bool* busy = r == role::read ? &reading : r == role::write ? &writing : nullptr;
         if (busy && *busy) {
             auto ec = make_error_code(r == role::read ? errc::concurrent_read : errc::concurrent_write);
-            boost::asio::post(socket.get_executor(), [h = std::move(handler), ec]() mutable {
-                std::move(h)(error_code(ec), T{});
-            });
+            boost::asio::post(socket.get_executor(),
+                              [h = std::move(handler), ec]() mutable { std::move(h)(error_code(ec), T{}); });
             return;
         }
         if (busy) *busy = true;

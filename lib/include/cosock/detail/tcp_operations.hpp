@@ -37,7 +37,7 @@ inline std::string take_front(std::string& input, std::size_t n) {
 
 /// Resolves a host name and connects to the first address that answers (tcp.cpp).
 task<std::tuple<error_code, tcp_stream>> resolve_and_connect(boost::asio::any_io_executor executor,
-                                                            address to);
+                                                             address to);
 
 /// read_until's body: completes with (error_code, line including the delimiter); bytes after
 /// the delimiter stay in `pending_input`. At end of stream: errc::end_of_stream with the bytes.
@@ -46,27 +46,30 @@ void start_read_until(Core* c, std::string delimiter, std::size_t max, Handler h
     auto& in = c->pending_input;
     if (c->at_eof) {  // no more bytes will come: answer from the buffer alone
         auto found = in.find(delimiter);
-        boost::asio::post(c->socket.get_executor(), [c, h = std::move(h), found, n = delimiter.size()]() mutable {
-            auto& in = c->pending_input;
-            if (found == std::string::npos)
-                return std::move(h)(make_error_code(errc::end_of_stream), std::exchange(in, {}));
-            std::move(h)(error_code(), take_front(in, found + n));
-        });
+        boost::asio::post(
+            c->socket.get_executor(), [c, h = std::move(h), found, n = delimiter.size()]() mutable {
+                auto& in = c->pending_input;
+                if (found == std::string::npos)
+                    return std::move(h)(make_error_code(errc::end_of_stream), std::exchange(in, {}));
+                std::move(h)(error_code(), take_front(in, found + n));
+            });
         return;
     }
     max = std::max(max, in.size());
-    boost::asio::async_read_until(
-        c->socket, boost::asio::dynamic_buffer(c->pending_input, max), std::move(delimiter),
-        intercept{std::move(h), [c](auto h, error_code ec, std::size_t n) {
-                      if (!ec) return std::move(h)(ec, take_front(c->pending_input, n));
-                      if (ec == boost::asio::error::not_found) ec = make_error_code(errc::line_too_long);
-                      if (ec == boost::asio::error::eof) {
-                          c->at_eof = true;
-                          return std::move(h)(make_error_code(errc::end_of_stream),
-                                              std::exchange(c->pending_input, {}));
-                      }
-                      std::move(h)(ec, std::string());
-                  }});
+    boost::asio::async_read_until(c->socket, boost::asio::dynamic_buffer(c->pending_input, max),
+                                  std::move(delimiter),
+                                  intercept{std::move(h), [c](auto h, error_code ec, std::size_t n) {
+                                                if (!ec)
+                                                    return std::move(h)(ec, take_front(c->pending_input, n));
+                                                if (ec == boost::asio::error::not_found)
+                                                    ec = make_error_code(errc::line_too_long);
+                                                if (ec == boost::asio::error::eof) {
+                                                    c->at_eof = true;
+                                                    return std::move(h)(make_error_code(errc::end_of_stream),
+                                                                        std::exchange(c->pending_input, {}));
+                                                }
+                                                std::move(h)(ec, std::string());
+                                            }});
 }
 
 }  // namespace cosock::detail
@@ -87,14 +90,13 @@ inline auto tcp_stream::connect(boost::asio::any_io_executor executor, address t
                                               }});
             return;
         }
-        boost::asio::co_spawn(
-            executor, detail::resolve_and_connect(executor, to),
-            detail::intercept{std::move(handler),
-                              [](auto h, std::exception_ptr e, std::tuple<error_code, tcp_stream> r) {
-                                  auto& [ec, stream] = r;
-                                  if (e) ec = boost::asio::error::operation_aborted;
-                                  std::move(h)(ec, std::move(stream));
-                              }});
+        boost::asio::co_spawn(executor, detail::resolve_and_connect(executor, to),
+                              detail::intercept{std::move(handler), [](auto h, std::exception_ptr e,
+                                                                       std::tuple<error_code, tcp_stream> r) {
+                                                    auto& [ec, stream] = r;
+                                                    if (e) ec = boost::asio::error::operation_aborted;
+                                                    std::move(h)(ec, std::move(stream));
+                                                }});
     });
 }
 
@@ -114,14 +116,14 @@ inline auto tcp_stream::recv_into(boost::asio::mutable_buffer buffer) {
                 return detail::post_result(c->socket.get_executor(), std::move(h), n);
             }
             if (c->at_eof) return detail::post_result(c->socket.get_executor(), std::move(h), std::size_t(0));
-            c->socket.async_read_some(buffer, detail::intercept{std::move(h), [c](auto h, error_code ec,
-                                                                                  std::size_t n) {
-                                          if (ec == boost::asio::error::eof) {  // b''
-                                              c->at_eof = true;
-                                              ec = {};
-                                          }
-                                          std::move(h)(ec, n);
-                                      }});
+            c->socket.async_read_some(
+                buffer, detail::intercept{std::move(h), [c](auto h, error_code ec, std::size_t n) {
+                                              if (ec == boost::asio::error::eof) {  // b''
+                                                  c->at_eof = true;
+                                                  ec = {};
+                                              }
+                                              std::move(h)(ec, n);
+                                          }});
         });
     });
 }
@@ -139,15 +141,15 @@ inline auto tcp_stream::recv(std::size_t max) {
             auto data = std::make_unique<std::string>(max, '\0');
             auto buffer = boost::asio::buffer(*data);
             c->socket.async_read_some(
-                buffer, detail::intercept{std::move(h), [c, data = std::move(data)](auto h, error_code ec,
-                                                                                    std::size_t n) {
-                            if (ec == boost::asio::error::eof) {
-                                c->at_eof = true;
-                                ec = {};
-                            }
-                            data->resize(n);
-                            std::move(h)(ec, std::move(*data));
-                        }});
+                buffer, detail::intercept{std::move(h),
+                                          [c, data = std::move(data)](auto h, error_code ec, std::size_t n) {
+                                              if (ec == boost::asio::error::eof) {
+                                                  c->at_eof = true;
+                                                  ec = {};
+                                              }
+                                              data->resize(n);
+                                              std::move(h)(ec, std::move(*data));
+                                          }});
         });
     });
 }
@@ -161,7 +163,9 @@ inline auto tcp_stream::send(boost::asio::const_buffer data) {
     });
 }
 
-inline auto tcp_stream::send(std::string_view data) { return send(boost::asio::buffer(data)); }
+inline auto tcp_stream::send(std::string_view data) {
+    return send(boost::asio::buffer(data));
+}
 
 inline auto tcp_stream::read_exact(std::size_t n) {
     using detail::error_code;
@@ -170,8 +174,7 @@ inline auto tcp_stream::read_exact(std::size_t n) {
         c->template launch<std::string>(detail::role::read, std::move(handler), [c, n](auto h) {
             auto& in = c->pending_input;
             if (in.size() >= n)
-                return detail::post_result(c->socket.get_executor(), std::move(h),
-                                           detail::take_front(in, n));
+                return detail::post_result(c->socket.get_executor(), std::move(h), detail::take_front(in, n));
             if (c->at_eof) {
                 return boost::asio::post(c->socket.get_executor(), [c, h = std::move(h)]() mutable {
                     std::move(h)(make_error_code(errc::end_of_stream), std::exchange(c->pending_input, {}));
@@ -197,11 +200,10 @@ inline auto tcp_stream::read_until(std::string delimiter, std::size_t max) {
     auto* c = &core_.core("read_until");
     return detail::make_operation<std::string>(
         "read_until from", c->where, [c, delimiter = std::move(delimiter), max](auto handler) mutable {
-            c->template launch<std::string>(detail::role::read, std::move(handler),
-                                            [c, &delimiter, max](auto h) {
-                                                detail::start_read_until(c, std::move(delimiter), max,
-                                                                         std::move(h));
-                                            });
+            c->template launch<std::string>(
+                detail::role::read, std::move(handler), [c, &delimiter, max](auto h) {
+                    detail::start_read_until(c, std::move(delimiter), max, std::move(h));
+                });
         });
 }
 
@@ -212,16 +214,18 @@ inline auto tcp_stream::read_line(std::size_t max) {
     return detail::make_operation<line>("read_line from", c->where, [c, max](auto handler) {
         c->template launch<line>(detail::role::read, std::move(handler), [c, max](auto h) {
             detail::start_read_until(
-                c, "\n", max, detail::intercept{std::move(h), [](auto h, error_code ec, std::string s) {
-                    if (ec == make_error_code(errc::end_of_stream)) {
-                        if (s.empty()) return std::move(h)(error_code(), line());  // clean end
-                        return std::move(h)(error_code(), line(std::move(s)));       // last line
-                    }
-                    if (ec) return std::move(h)(ec, line());
-                    s.pop_back();
-                    if (!s.empty() && s.back() == '\r') s.pop_back();
-                    std::move(h)(ec, line(std::move(s)));
-                }});
+                c, "\n", max,
+                detail::intercept{std::move(h), [](auto h, error_code ec, std::string s) {
+                                      if (ec == make_error_code(errc::end_of_stream)) {
+                                          if (s.empty())
+                                              return std::move(h)(error_code(), line());          // clean end
+                                          return std::move(h)(error_code(), line(std::move(s)));  // last line
+                                      }
+                                      if (ec) return std::move(h)(ec, line());
+                                      s.pop_back();
+                                      if (!s.empty() && s.back() == '\r') s.pop_back();
+                                      std::move(h)(ec, line(std::move(s)));
+                                  }});
         });
     });
 }
