@@ -10,6 +10,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 
+#include "support/allocation_counter.hpp"
 #include "support/co_test.hpp"
 
 using namespace std::chrono_literals;
@@ -120,6 +121,29 @@ COSOCK_CO_TEST(recv_into_fills_the_callers_buffer) {
     p.client.close();
     auto end = co_await p.server.recv_into(boost::asio::buffer(buf));
     BOOST_TEST(end == 0u);
+}
+
+COSOCK_CO_TEST(recv_into_and_send_allocate_nothing_in_steady_state) {
+    auto p = co_await connect_pair();
+    std::array<char, 64> out{}, in{};
+    auto round_trip = [&]() -> cosock::task<void> {
+        co_await p.client.send(boost::asio::buffer(out));
+        std::size_t got = 0;
+        while (got < in.size()) got += co_await p.server.recv_into(boost::asio::buffer(in) + got);
+    };
+    for (int i = 0; i < 10; ++i) co_await round_trip();  // warm up Asio's recycled handler memory
+    auto before = cosock_test::allocations();
+    for (int i = 0; i < 100; ++i) {
+        co_await p.client.send(boost::asio::buffer(out));
+        std::size_t got = 0;
+        while (got < in.size()) got += co_await p.server.recv_into(boost::asio::buffer(in) + got);
+    }
+    BOOST_TEST(cosock_test::allocations() - before == 0u);
+    // The counter does see allocations: recv(max) returns a new string each time.
+    before = cosock_test::allocations();
+    co_await p.client.send(boost::asio::buffer(out));
+    auto data = co_await p.server.recv(in.size());
+    BOOST_TEST(cosock_test::allocations() - before > 0u);
 }
 
 COSOCK_CO_TEST(send_delivers_every_byte_of_a_large_buffer) {
