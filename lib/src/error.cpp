@@ -51,6 +51,19 @@ error::error(std::error_code code, const std::string& context) : error(code, con
 error::error(std::error_code code, const std::string& context, const std::string& reason)
     : std::system_error(code, context), message_(context + ": " + reason) {}
 
+namespace {
+std::string seconds(std::chrono::steady_clock::duration d) {
+    return fmt::format("{:g} s", std::chrono::duration<double>(d).count());
+}
+}  // namespace
+
+timeout_error::timeout_error(const std::string& context, std::chrono::steady_clock::duration timeout,
+                             std::size_t transferred, std::string received)
+    : error(std::make_error_code(std::errc::timed_out), context, "timed out after " + seconds(timeout)),
+      timeout_(timeout),
+      transferred_(transferred),
+      received_(std::move(received)) {}
+
 bool is_cancellation(std::exception_ptr e) noexcept {
     try {
         std::rethrow_exception(e);
@@ -71,6 +84,13 @@ namespace detail {
 
 std::exception_ptr make_error(error_code ec, const char* what, const address& where) {
     return std::make_exception_ptr(error(ec, fmt::format("{} {}", what, where)));
+}
+
+std::exception_ptr make_timeout_error(const char* what, const address& where,
+                                      std::chrono::steady_clock::duration timeout, std::size_t transferred,
+                                      std::string received) {
+    return std::make_exception_ptr(
+        timeout_error(fmt::format("{} {}", what, where), timeout, transferred, std::move(received)));
 }
 
 std::exception_ptr make_end_of_stream_error(const char* what, const address& where, std::string received) {

@@ -61,6 +61,12 @@ tcp_stream::tcp_stream(socket_type socket, const address& peer) : core_(new core
     core_.get()->where = peer;
 }
 
+void tcp_stream::set_timeout(std::chrono::steady_clock::duration timeout) {
+    core_.core("set_timeout").timeout = std::max(timeout, std::chrono::steady_clock::duration::zero());
+}
+
+std::chrono::steady_clock::duration tcp_stream::timeout() const { return core_.core("timeout").timeout; }
+
 void tcp_stream::shutdown() {
     auto& c = core_.core("shutdown");
     error_code ec;
@@ -202,6 +208,12 @@ tcp_listener tcp_listener::bind(asio::any_io_executor executor, const address& a
     core->where = core->socket.local_endpoint(bec);
     return tcp_listener(core);
 }
+
+void tcp_listener::set_timeout(std::chrono::steady_clock::duration timeout) {
+    core_.core("set_timeout").timeout = std::max(timeout, std::chrono::steady_clock::duration::zero());
+}
+
+std::chrono::steady_clock::duration tcp_listener::timeout() const { return core_.core("timeout").timeout; }
 
 address tcp_listener::local_address() const {
     return core_.core("local_address").where;

@@ -14,4 +14,5 @@
 #include <cosock/address.hpp>
 #include <cosock/error.hpp>
 #include <cosock/task.hpp>
+#include <cosock/timeout.hpp>
 #include <cosock/tcp.hpp>

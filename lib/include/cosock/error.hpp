@@ -2,6 +2,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <exception>
 #include <string>
 #include <string_view>
@@ -50,6 +52,26 @@ public:
     const std::string& received() const noexcept { return received_; }
 
 private:
+    std::string received_;
+};
+
+/// An operation did not finish within its timeout (per operation, per socket, the process
+/// default) or a deadline passed. `code()` is `std::errc::timed_out`, distinct from a cancellation
+/// and from end of stream; `what()` reads "recv from 127.0.0.1:7777: timed out after 3 s".
+/// `transferred()` counts the bytes a `send` had sent or a `read_exact` had received before it,
+/// and `received()` holds the bytes of a `read_exact`, so nothing is lost.
+/// Python: `socket.timeout` (`TimeoutError`).
+class timeout_error : public error {
+public:
+    timeout_error(const std::string& context, std::chrono::steady_clock::duration timeout,
+                  std::size_t transferred = 0, std::string received = {});
+    std::chrono::steady_clock::duration timeout() const noexcept { return timeout_; }
+    std::size_t transferred() const noexcept { return transferred_; }
+    const std::string& received() const noexcept { return received_; }
+
+private:
+    std::chrono::steady_clock::duration timeout_;
+    std::size_t transferred_;
     std::string received_;
 };
 

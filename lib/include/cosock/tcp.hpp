@@ -50,6 +50,8 @@ public:
     tcp_stream() = default;
     /// Adopts a connected Asio socket.
     explicit tcp_stream(socket_type socket);
+    /// Adopts a connected Asio socket whose peer is known (saves asking the kernel).
+    tcp_stream(socket_type socket, const address& peer);
 
     /// Connects to `to`, resolving a host name first (asynchronously) and trying each address it
     /// resolves to. Operation yielding the `tcp_stream`.
@@ -72,7 +74,8 @@ public:
     auto send(std::string_view data);
 
     /// Receives exactly `n` bytes. At end of stream first: `cosock::end_of_stream_error`, whose
-    /// `received()` holds what did arrive.
+    /// `received()` holds what did arrive. Cancelled or timed out: the bytes that arrived stay
+    /// buffered for the next read (and a `timeout_error` shows them in `received()`).
     auto read_exact(std::size_t n);
 
     /// Receives up to and including `delimiter`; bytes after it stay buffered for the next read.
@@ -85,6 +88,13 @@ public:
     /// beyond `max` bytes. A cancelled read loses nothing: a partial line stays buffered.
     /// Python: `f = conn.makefile(); f.readline()`.
     auto read_line(std::size_t max = default_max_line);
+
+    /// The timeout of each later operation on this stream; zero: none. Starts as
+    /// `cosock::default_timeout()`. An operation that takes longer is cancelled and throws
+    /// `timeout_error` ("recv from 127.0.0.1:7777: timed out after 5 s"); the stream stays usable.
+    /// Python: `conn.settimeout(5)` / `conn.gettimeout()`.
+    void set_timeout(std::chrono::steady_clock::duration timeout);
+    std::chrono::steady_clock::duration timeout() const;
 
     /// Half-closes: no more sends, the peer's recv sees end of stream; receiving still works.
     /// Python: `conn.shutdown(socket.SHUT_WR)`.
@@ -113,7 +123,6 @@ public:
 private:
     friend class tcp_listener;
     using core_type = detail::socket_core<socket_type>;
-    tcp_stream(socket_type socket, const address& peer);
 
     detail::core_owner<socket_type> core_;
 };
@@ -181,6 +190,11 @@ public:
     /// `options.grace` to finish, cancels the rest, waits for them, then ends (rethrowing the
     /// cancellation if it was cancelled).
     task<void> serve(connection_handler handler, serve_options options = {});
+
+    /// The timeout of each later `accept`; zero: none (the default: `cosock::default_timeout()`).
+    /// Python: `sk.settimeout(10)`.
+    void set_timeout(std::chrono::steady_clock::duration timeout);
+    std::chrono::steady_clock::duration timeout() const;
 
     /// The bound address, with the real port after binding port 0. Python: `sk.getsockname()`.
     address local_address() const;

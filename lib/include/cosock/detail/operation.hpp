@@ -3,7 +3,10 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <exception>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -38,53 +41,84 @@ struct intercept {
 template <class Handler, class Fn>
 intercept(Handler, Fn) -> intercept<Handler, Fn>;
 
-/// Builds the exception for a failed operation: "<what> <where>: <reason>".
+/// Builds the exception for a failed operation: "<what> <where>: <reason>"; a timeout becomes a
+/// `timeout_error` (with the duration and what was transferred), end of stream an
+/// `end_of_stream_error` (with the bytes received).
 std::exception_ptr make_error(error_code ec, const char* what, const address& where);
 std::exception_ptr make_end_of_stream_error(const char* what, const address& where, std::string received);
+std::exception_ptr make_timeout_error(const char* what, const address& where,
+                                      std::chrono::steady_clock::duration timeout, std::size_t transferred,
+                                      std::string received);
 
-/// One operation: `start(handler)` begins it and calls `handler(error_code, T)` exactly once.
-/// Awaited (or given any Asio completion token), it completes with `(exception_ptr, T)`, so
-/// `co_await` returns `T` or throws a `cosock::error` naming `what` and `where`. `nothrow(op)`
-/// gives `(error_code, T)` instead, from the same start function.
+/// The timeout_error of an operation that yields `value`: what was transferred before it.
+template <class T>
+std::exception_ptr make_timeout_error(const char* what, const address& where,
+                                      std::chrono::steady_clock::duration timeout, T& value) {
+    if constexpr (std::is_same_v<T, std::size_t>)
+        return make_timeout_error(what, where, timeout, value, {});
+    else if constexpr (std::is_same_v<T, std::string>)
+        return make_timeout_error(what, where, timeout, value.size(), std::move(value));
+    else
+        return make_timeout_error(what, where, timeout, 0, {});
+}
+
+/// One operation: `start(handler, timeout)` begins it and calls `handler(error_code, T)` exactly
+/// once, with `std::errc::timed_out` when `timeout` (zero: none) passed first. Awaited (or given
+/// any Asio completion token), it completes with `(exception_ptr, T)`, so `co_await` returns `T`
+/// or throws a `cosock::error` naming `what` and `where`. `nothrow(op)` gives `(error_code, T)`
+/// instead, and `timeout(d, op)` the same operation with another timeout.
 template <class T, class Start>
 class operation {
 public:
-    operation(Start start, const char* what, address where)
-        : start_(std::move(start)), what_(what), where_(std::move(where)) {}
+    using value_type = T;
+    using duration = std::chrono::steady_clock::duration;
+
+    operation(Start start, const char* what, address where, duration timeout)
+        : start_(std::move(start)), what_(what), where_(std::move(where)), timeout_(timeout) {}
+
+    /// The timeout this operation will run with (zero: none).
+    duration timeout() const noexcept { return timeout_; }
+    /// The same operation with `timeout` instead (zero: none).
+    operation with_timeout(duration timeout) && {
+        timeout_ = timeout;
+        return std::move(*this);
+    }
 
     template <boost::asio::completion_token_for<void(std::exception_ptr, T)> Token>
     auto operator()(Token&& token) && {
         return boost::asio::async_initiate<Token, void(std::exception_ptr, T)>(
-            [](auto handler, Start start, const char* what, address where) {
-                std::move(start)(intercept{
-                    std::move(handler), [what, where = std::move(where)](auto h, error_code ec, T value) {
-                        if (!ec) return std::move(h)(std::exception_ptr{}, std::move(value));
-                        if constexpr (std::is_same_v<T, std::string>) {
-                            if (ec == make_error_code(errc::end_of_stream))
-                                return std::move(h)(make_end_of_stream_error(what, where, std::move(value)),
-                                                    T{});
-                        }
-                        std::move(h)(make_error(ec, what, where), T{});
-                    }});
+            [](auto handler, Start start, const char* what, address where, duration timeout) {
+                auto done = [what, where = std::move(where), timeout](auto h, error_code ec, T value) {
+                    if (!ec) return std::move(h)(std::exception_ptr{}, std::move(value));
+                    if (ec == std::errc::timed_out && timeout > duration::zero())
+                        return std::move(h)(make_timeout_error(what, where, timeout, value), T{});
+                    if constexpr (std::is_same_v<T, std::string>) {
+                        if (ec == make_error_code(errc::end_of_stream))
+                            return std::move(h)(make_end_of_stream_error(what, where, std::move(value)), T{});
+                    }
+                    std::move(h)(make_error(ec, what, where), T{});
+                };
+                std::move(start)(intercept{std::move(handler), std::move(done)}, timeout);
             },
-            token, std::move(start_), what_, std::move(where_));
+            token, std::move(start_), what_, std::move(where_), timeout_);
     }
 
     /// Starts the operation with a handler taking `(error_code, T)`: the non-throwing form.
     template <class Handler>
     void start(Handler handler) && {
-        std::move(start_)(std::move(handler));
+        std::move(start_)(std::move(handler), timeout_);
     }
 
 private:
     Start start_;
     const char* what_;
     address where_;
+    duration timeout_;
 };
 
 template <class T, class Start>
-auto make_operation(const char* what, address where, Start start) {
-    return operation<T, Start>(std::move(start), what, std::move(where));
+auto make_operation(const char* what, address where, std::chrono::steady_clock::duration timeout, Start start) {
+    return operation<T, Start>(std::move(start), what, std::move(where), timeout);
 }
 
 template <class T, class Op>

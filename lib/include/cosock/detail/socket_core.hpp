@@ -3,6 +3,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <algorithm>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -10,12 +12,17 @@
 
 #include <cosock/address.hpp>
 #include <cosock/detail/operation.hpp>
+#include <cosock/detail/watchdog.hpp>
 #include <cosock/error.hpp>
 
 namespace cosock::detail {
 
 /// What an operation occupies on its socket: at most one read and one write may be pending.
-enum class role { read, write, other };
+/// Each role has its own deadline lane on the socket's timer.
+enum class role { read = 0, write = 1, other = 2 };
+
+/// The process default of `set_default_timeout` (timeout.cpp); zero: none.
+clock::duration default_timeout() noexcept;
 
 /// Lives on the heap so that its address is stable while operations are pending: a cosock socket
 /// object is a pointer to its core and can be moved freely. Lifetime: the socket object owns the
@@ -24,7 +31,7 @@ enum class role { read, write, other };
 /// Single-threaded like the event loop it belongs to.
 template <class Socket>
 struct socket_core {
-    explicit socket_core(Socket s) : socket(std::move(s)) {}
+    explicit socket_core(Socket s) : socket(std::move(s)), timeout(default_timeout()) {}
 
     Socket socket;
     address where;              // peer of a stream, local address of a listener: for error messages
@@ -38,25 +45,46 @@ struct socket_core {
     // stops trying reads at once and waits for readiness that an edge-triggered epoll never
     // reports again: a second read would hang. With this flag it returns end of stream at once.
     bool at_eof = false;
+    clock::duration timeout;               // per-socket timeout of each operation; zero: none
+    std::unique_ptr<socket_timer> timer;   // created when the socket first uses a timeout
 
-    /// Starts an operation: checks the read/write guard, counts it as pending, and calls
-    /// `start(h)` where `h(error_code, T...)` releases the guard before calling `handler`.
+    /// Starts an operation: checks the read/write guard, counts it as pending, gives it a
+    /// deadline when `timeout` is not zero, and calls `start(h)` where `h(error_code, T)`
+    /// releases all of that before calling `handler`. An operation aborted by its deadline
+    /// completes with `std::errc::timed_out`; one that completed first keeps its result.
     template <class T, class Handler, class Start>
-    void launch(role r, Handler handler, Start start) {
+    void launch(role r, clock::duration timeout, Handler handler, Start start) {
         bool* busy = r == role::read ? &reading : r == role::write ? &writing : nullptr;
         if (busy && *busy) {
             auto ec = make_error_code(r == role::read ? errc::concurrent_read : errc::concurrent_write);
-            boost::asio::post(socket.get_executor(),
-                              [h = std::move(handler), ec]() mutable { std::move(h)(error_code(ec), T{}); });
+            boost::asio::post(socket.get_executor(), [h = std::move(handler), ec]() mutable {
+                std::move(h)(error_code(ec), T{});
+            });
             return;
         }
         if (busy) *busy = true;
         ++pending;
-        std::move(start)(intercept{std::move(handler), [this, busy](auto h, error_code ec, T value) {
-                                       if (busy) *busy = false;
-                                       release();
-                                       std::move(h)(ec, std::move(value));
-                                   }});
+        if (timeout <= clock::duration::zero()) {
+            auto done = [this, busy](auto h, error_code ec, T value) {
+                if (busy) *busy = false;
+                release();
+                std::move(h)(ec, std::move(value));
+            };
+            return std::move(start)(intercept{std::move(handler), std::move(done)});
+        }
+        auto& lane = start_deadline(static_cast<std::size_t>(r), timeout);
+        forward_cancellation(handler, lane.signal);
+        auto done = [this, busy, &lane](auto h, error_code ec, T value) {
+            if (busy) *busy = false;
+            lane.active = false;
+            if (lane.fired && ec == boost::asio::error::operation_aborted)
+                ec = std::make_error_code(std::errc::timed_out);
+            boost::asio::get_associated_cancellation_slot(h).clear();
+            release();
+            std::move(h)(ec, std::move(value));
+        };
+        std::move(start)(
+            boost::asio::bind_cancellation_slot(lane.signal.slot(), intercept{std::move(handler), std::move(done)}));
     }
 
     void release() {
@@ -68,7 +96,52 @@ struct socket_core {
         orphaned = true;
         error_code ignored;
         socket.close(ignored);
+        if (timer) timer->timer.cancel();
         if (pending == 0) delete this;
+    }
+
+    // --- the socket's timer (docs/design.md#timeouts) -------------------------------------------
+    // An operation never touches the timer: it stores its deadline (one clock read). The timer is
+    // armed only when no wait is pending; when it fires it cancels the operations whose deadline
+    // passed and re-arms for the earliest deadline still ahead, or stays idle. A pending wait
+    // counts in `pending`, so the core outlives its timer's handler.
+
+    deadline_lane& start_deadline(std::size_t i, clock::duration timeout) {
+        if (!timer) timer = std::make_unique<socket_timer>(socket.get_executor());
+        auto& lane = timer->lanes[i];
+        lane.deadline = clock::now() + timeout;
+        lane.active = true;
+        lane.fired = false;
+        if (!timer->waiting || lane.deadline < timer->timer.expiry()) arm(lane.deadline);
+        return lane;
+    }
+
+    void arm(clock::time_point at) {
+        timer->waiting = true;
+        timer->timer.expires_at(at);  // cancels a pending wait: its handler only releases
+        ++pending;
+        timer->timer.async_wait([this](const error_code& ec) {
+            if (ec != boost::asio::error::operation_aborted) {
+                timer->waiting = false;
+                on_timer();
+            }
+            release();
+        });
+    }
+
+    void on_timer() {
+        auto now = clock::now();
+        auto next = clock::time_point::max();
+        for (auto& lane : timer->lanes) {
+            if (!lane.active || lane.fired) continue;
+            if (lane.deadline <= now) {
+                lane.fired = true;
+                lane.signal.emit(boost::asio::cancellation_type::terminal);
+            } else {
+                next = std::min(next, lane.deadline);
+            }
+        }
+        if (next != clock::time_point::max() && !orphaned) arm(next);
     }
 };
 

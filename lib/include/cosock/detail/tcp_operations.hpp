@@ -1,5 +1,10 @@
 // cosock/detail/tcp_operations.hpp — the inline bodies of tcp_stream's and tcp_listener's
 // operations (templates on the completion handler, so they live in a header). Read tcp.hpp first.
+//
+// Every operation has the same shape: make_operation(what, where, timeout, start) where
+// start(handler, timeout) asks the socket core to launch it (guard, pending count, deadline) and
+// then starts the Asio operation with a `done` continuation that turns Asio's result into
+// cosock's (end of stream as "", buffered bytes first, ...).
 // SPDX-License-Identifier: MIT
 #pragma once
 
@@ -17,14 +22,16 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
 
+#include <cosock/detail/watchdog.hpp>
+
 namespace cosock::detail {
 
 /// Completes `handler(error_code(), value)` from the event loop, never inline (an Asio handler
 /// must not run inside the call that started its operation).
 template <class Executor, class Handler, class T>
-void post_result(const Executor& executor, Handler handler, T value) {
-    boost::asio::post(executor, [h = std::move(handler), v = std::move(value)]() mutable {
-        std::move(h)(error_code(), std::move(v));
+void post_result(const Executor& executor, Handler handler, T value, error_code ec = {}) {
+    boost::asio::post(executor, [h = std::move(handler), v = std::move(value), ec]() mutable {
+        std::move(h)(ec, std::move(v));
     });
 }
 
@@ -39,6 +46,28 @@ inline std::string take_front(std::string& input, std::size_t n) {
 task<std::tuple<error_code, tcp_stream>> resolve_and_connect(boost::asio::any_io_executor executor,
                                                              address to);
 
+/// Connects `to` (numeric or a name) and completes `handler(error_code, tcp_stream)`.
+template <class Handler>
+void start_connect(const boost::asio::any_io_executor& executor, const address& to, Handler handler) {
+    if (!to.is_numeric()) {
+        auto done = [](auto h, std::exception_ptr e, std::tuple<error_code, tcp_stream> result) {
+            auto& [ec, stream] = result;
+            if (e) ec = boost::asio::error::operation_aborted;  // cancelled before it began
+            std::move(h)(ec, std::move(stream));
+        };
+        boost::asio::co_spawn(executor, resolve_and_connect(executor, to),
+                              intercept{std::move(handler), std::move(done)});
+        return;
+    }
+    auto socket = std::make_unique<tcp_stream::socket_type>(executor);
+    auto& s = *socket;
+    auto done = [socket = std::move(socket), to](auto h, error_code ec) {
+        if (ec) return std::move(h)(ec, tcp_stream());
+        std::move(h)(ec, tcp_stream(std::move(*socket), to));
+    };
+    s.async_connect(to.tcp_endpoint(), intercept{std::move(handler), std::move(done)});
+}
+
 /// read_until's body: completes with (error_code, line including the delimiter); bytes after
 /// the delimiter stay in `pending_input`. At end of stream: errc::end_of_stream with the bytes.
 template <class Core, class Handler>
@@ -46,30 +75,35 @@ void start_read_until(Core* c, std::string delimiter, std::size_t max, Handler h
     auto& in = c->pending_input;
     if (c->at_eof) {  // no more bytes will come: answer from the buffer alone
         auto found = in.find(delimiter);
-        boost::asio::post(
-            c->socket.get_executor(), [c, h = std::move(h), found, n = delimiter.size()]() mutable {
-                auto& in = c->pending_input;
-                if (found == std::string::npos)
-                    return std::move(h)(make_error_code(errc::end_of_stream), std::exchange(in, {}));
-                std::move(h)(error_code(), take_front(in, found + n));
-            });
-        return;
+        if (found == std::string::npos)
+            return post_result(c->socket.get_executor(), std::move(h), std::exchange(in, {}),
+                               make_error_code(errc::end_of_stream));
+        return post_result(c->socket.get_executor(), std::move(h), take_front(in, found + delimiter.size()));
     }
-    max = std::max(max, in.size());
-    boost::asio::async_read_until(c->socket, boost::asio::dynamic_buffer(c->pending_input, max),
-                                  std::move(delimiter),
-                                  intercept{std::move(h), [c](auto h, error_code ec, std::size_t n) {
-                                                if (!ec)
-                                                    return std::move(h)(ec, take_front(c->pending_input, n));
-                                                if (ec == boost::asio::error::not_found)
-                                                    ec = make_error_code(errc::line_too_long);
-                                                if (ec == boost::asio::error::eof) {
-                                                    c->at_eof = true;
-                                                    return std::move(h)(make_error_code(errc::end_of_stream),
-                                                                        std::exchange(c->pending_input, {}));
-                                                }
-                                                std::move(h)(ec, std::string());
-                                            }});
+    auto done = [c](auto h, error_code ec, std::size_t n) {
+        auto& in = c->pending_input;
+        if (!ec) return std::move(h)(ec, take_front(in, n));
+        if (ec == boost::asio::error::not_found) ec = make_error_code(errc::line_too_long);
+        if (ec == boost::asio::error::eof) {
+            c->at_eof = true;
+            return std::move(h)(make_error_code(errc::end_of_stream), std::exchange(in, {}));
+        }
+        std::move(h)(ec, std::string());  // bytes read so far stay buffered
+    };
+    auto buffer = boost::asio::dynamic_buffer(in, std::max(max, in.size()));
+    boost::asio::async_read_until(c->socket, buffer, std::move(delimiter), intercept{std::move(h), std::move(done)});
+}
+
+/// The `done` of reads that return end of stream as an empty result (Python's b'').
+template <class Core>
+auto eof_is_empty(Core* c) {
+    return [c](auto h, error_code ec, auto value) {
+        if (ec == boost::asio::error::eof) {
+            c->at_eof = true;
+            ec = {};
+        }
+        std::move(h)(ec, std::move(value));
+    };
 }
 
 }  // namespace cosock::detail
@@ -77,121 +111,88 @@ void start_read_until(Core* c, std::string delimiter, std::size_t max, Handler h
 namespace cosock {
 
 inline auto tcp_stream::connect(boost::asio::any_io_executor executor, address to) {
-    using detail::error_code;
-    return detail::make_operation<tcp_stream>("connect to", to, [executor, to](auto handler) {
-        if (to.is_numeric()) {
-            auto socket = std::make_unique<socket_type>(executor);
-            auto& s = *socket;
-            s.async_connect(to.tcp_endpoint(),
-                            detail::intercept{std::move(handler),
-                                              [socket = std::move(socket), to](auto h, error_code ec) {
-                                                  if (ec) return std::move(h)(ec, tcp_stream());
-                                                  std::move(h)(ec, tcp_stream(std::move(*socket), to));
-                                              }});
-            return;
-        }
-        boost::asio::co_spawn(executor, detail::resolve_and_connect(executor, to),
-                              detail::intercept{std::move(handler), [](auto h, std::exception_ptr e,
-                                                                       std::tuple<error_code, tcp_stream> r) {
-                                                    auto& [ec, stream] = r;
-                                                    if (e) ec = boost::asio::error::operation_aborted;
-                                                    std::move(h)(ec, std::move(stream));
-                                                }});
-    });
+    return detail::make_operation<tcp_stream>(
+        "connect to", to, detail::default_timeout(), [executor, to](auto handler, detail::clock::duration timeout) {
+            if (timeout <= detail::clock::duration::zero())
+                return detail::start_connect(executor, to, std::move(handler));
+            detail::start_with_timer(executor, timeout, std::move(handler),
+                                     [&](auto h) { detail::start_connect(executor, to, std::move(h)); });
+        });
 }
 
-inline auto tcp_stream::connect(address to) {
-    return connect(detail::current_executor(), std::move(to));
-}
+inline auto tcp_stream::connect(address to) { return connect(detail::current_executor(), std::move(to)); }
 
 inline auto tcp_stream::recv_into(boost::asio::mutable_buffer buffer) {
-    using detail::error_code;
     auto* c = &core_.core("recv");
-    return detail::make_operation<std::size_t>("recv from", c->where, [c, buffer](auto handler) {
-        c->template launch<std::size_t>(detail::role::read, std::move(handler), [c, buffer](auto h) {
-            if (auto& in = c->pending_input; !in.empty()) {
+    return detail::make_operation<std::size_t>("recv from", c->where, c->timeout, [c, buffer](auto handler, auto timeout) {
+        c->template launch<std::size_t>(detail::role::read, timeout, std::move(handler), [c, buffer](auto h) {
+            auto& in = c->pending_input;
+            if (!in.empty()) {  // bytes read ahead by read_line & co. come first
                 std::size_t n = std::min(in.size(), buffer.size());
                 std::memcpy(buffer.data(), in.data(), n);
                 in.erase(0, n);
                 return detail::post_result(c->socket.get_executor(), std::move(h), n);
             }
             if (c->at_eof) return detail::post_result(c->socket.get_executor(), std::move(h), std::size_t(0));
-            c->socket.async_read_some(
-                buffer, detail::intercept{std::move(h), [c](auto h, error_code ec, std::size_t n) {
-                                              if (ec == boost::asio::error::eof) {  // b''
-                                                  c->at_eof = true;
-                                                  ec = {};
-                                              }
-                                              std::move(h)(ec, n);
-                                          }});
+            c->socket.async_read_some(buffer, detail::intercept{std::move(h), detail::eof_is_empty(c)});
         });
     });
 }
 
 inline auto tcp_stream::recv(std::size_t max) {
-    using detail::error_code;
     auto* c = &core_.core("recv");
-    return detail::make_operation<std::string>("recv from", c->where, [c, max](auto handler) {
-        c->template launch<std::string>(detail::role::read, std::move(handler), [c, max](auto h) {
-            if (auto& in = c->pending_input; !in.empty())
-                return detail::post_result(c->socket.get_executor(), std::move(h),
-                                           detail::take_front(in, max));
+    return detail::make_operation<std::string>("recv from", c->where, c->timeout, [c, max](auto handler, auto timeout) {
+        c->template launch<std::string>(detail::role::read, timeout, std::move(handler), [c, max](auto h) {
+            auto& in = c->pending_input;
+            if (!in.empty()) return detail::post_result(c->socket.get_executor(), std::move(h), detail::take_front(in, max));
             if (c->at_eof) return detail::post_result(c->socket.get_executor(), std::move(h), std::string());
             // On the heap so that its bytes stay put while the handler moves around.
             auto data = std::make_unique<std::string>(max, '\0');
             auto buffer = boost::asio::buffer(*data);
+            auto done = [data = std::move(data)](auto h, detail::error_code ec, std::size_t n) {
+                data->resize(ec ? 0 : n);
+                std::move(h)(ec, std::move(*data));
+            };
             c->socket.async_read_some(
-                buffer, detail::intercept{std::move(h),
-                                          [c, data = std::move(data)](auto h, error_code ec, std::size_t n) {
-                                              if (ec == boost::asio::error::eof) {
-                                                  c->at_eof = true;
-                                                  ec = {};
-                                              }
-                                              data->resize(n);
-                                              std::move(h)(ec, std::move(*data));
-                                          }});
+                buffer, detail::intercept{detail::intercept{std::move(h), detail::eof_is_empty(c)}, std::move(done)});
         });
     });
 }
 
 inline auto tcp_stream::send(boost::asio::const_buffer data) {
     auto* c = &core_.core("send");
-    return detail::make_operation<std::size_t>("send to", c->where, [c, data](auto handler) {
-        c->template launch<std::size_t>(detail::role::write, std::move(handler), [c, data](auto h) {
+    return detail::make_operation<std::size_t>("send to", c->where, c->timeout, [c, data](auto handler, auto timeout) {
+        c->template launch<std::size_t>(detail::role::write, timeout, std::move(handler), [c, data](auto h) {
             boost::asio::async_write(c->socket, data, std::move(h));
         });
     });
 }
 
-inline auto tcp_stream::send(std::string_view data) {
-    return send(boost::asio::buffer(data));
-}
+inline auto tcp_stream::send(std::string_view data) { return send(boost::asio::buffer(data)); }
 
 inline auto tcp_stream::read_exact(std::size_t n) {
-    using detail::error_code;
     auto* c = &core_.core("read_exact");
-    return detail::make_operation<std::string>("read_exact from", c->where, [c, n](auto handler) {
-        c->template launch<std::string>(detail::role::read, std::move(handler), [c, n](auto h) {
+    return detail::make_operation<std::string>("read_exact from", c->where, c->timeout, [c, n](auto handler, auto timeout) {
+        c->template launch<std::string>(detail::role::read, timeout, std::move(handler), [c, n](auto h) {
             auto& in = c->pending_input;
-            if (in.size() >= n)
-                return detail::post_result(c->socket.get_executor(), std::move(h), detail::take_front(in, n));
-            if (c->at_eof) {
-                return boost::asio::post(c->socket.get_executor(), [c, h = std::move(h)]() mutable {
-                    std::move(h)(make_error_code(errc::end_of_stream), std::exchange(c->pending_input, {}));
-                });
-            }
-            boost::asio::async_read(
-                c->socket, boost::asio::dynamic_buffer(in), boost::asio::transfer_exactly(n - in.size()),
-                detail::intercept{std::move(h), [c, n](auto h, error_code ec, std::size_t) {
-                                      auto& in = c->pending_input;
-                                      if (!ec) return std::move(h)(ec, detail::take_front(in, n));
-                                      if (ec == boost::asio::error::eof) {
-                                          c->at_eof = true;
-                                          return std::move(h)(make_error_code(errc::end_of_stream),
-                                                              std::exchange(in, {}));
-                                      }
-                                      std::move(h)(ec, std::string());  // bytes stay buffered
-                                  }});
+            auto executor = c->socket.get_executor();
+            if (in.size() >= n) return detail::post_result(executor, std::move(h), detail::take_front(in, n));
+            if (c->at_eof)
+                return detail::post_result(executor, std::move(h), std::exchange(in, {}),
+                                           make_error_code(errc::end_of_stream));
+            auto done = [c, n](auto h, detail::error_code ec, std::size_t) {
+                auto& in = c->pending_input;
+                if (!ec) return std::move(h)(ec, detail::take_front(in, n));
+                if (ec == boost::asio::error::eof) {  // the bytes that did arrive go with the error
+                    c->at_eof = true;
+                    return std::move(h)(make_error_code(errc::end_of_stream), std::exchange(in, {}));
+                }
+                // Cancelled or timed out: the bytes stay buffered for the next read, and a copy
+                // goes with the error (timeout_error::received()).
+                std::move(h)(ec, ec == boost::asio::error::operation_aborted ? in : std::string());
+            };
+            boost::asio::async_read(c->socket, boost::asio::dynamic_buffer(in), boost::asio::transfer_exactly(n - in.size()),
+                                    detail::intercept{std::move(h), std::move(done)});
         });
     });
 }
@@ -199,50 +200,44 @@ inline auto tcp_stream::read_exact(std::size_t n) {
 inline auto tcp_stream::read_until(std::string delimiter, std::size_t max) {
     auto* c = &core_.core("read_until");
     return detail::make_operation<std::string>(
-        "read_until from", c->where, [c, delimiter = std::move(delimiter), max](auto handler) mutable {
-            c->template launch<std::string>(
-                detail::role::read, std::move(handler), [c, &delimiter, max](auto h) {
-                    detail::start_read_until(c, std::move(delimiter), max, std::move(h));
-                });
+        "read_until from", c->where, c->timeout, [c, delimiter = std::move(delimiter), max](auto handler, auto timeout) mutable {
+            c->template launch<std::string>(detail::role::read, timeout, std::move(handler), [&](auto h) {
+                detail::start_read_until(c, std::move(delimiter), max, std::move(h));
+            });
         });
 }
 
 inline auto tcp_stream::read_line(std::size_t max) {
-    using detail::error_code;
     using line = std::optional<std::string>;
     auto* c = &core_.core("read_line");
-    return detail::make_operation<line>("read_line from", c->where, [c, max](auto handler) {
-        c->template launch<line>(detail::role::read, std::move(handler), [c, max](auto h) {
-            detail::start_read_until(
-                c, "\n", max,
-                detail::intercept{std::move(h), [](auto h, error_code ec, std::string s) {
-                                      if (ec == make_error_code(errc::end_of_stream)) {
-                                          if (s.empty())
-                                              return std::move(h)(error_code(), line());          // clean end
-                                          return std::move(h)(error_code(), line(std::move(s)));  // last line
-                                      }
-                                      if (ec) return std::move(h)(ec, line());
-                                      s.pop_back();
-                                      if (!s.empty() && s.back() == '\r') s.pop_back();
-                                      std::move(h)(ec, line(std::move(s)));
-                                  }});
+    return detail::make_operation<line>("read_line from", c->where, c->timeout, [c, max](auto handler, auto timeout) {
+        c->template launch<line>(detail::role::read, timeout, std::move(handler), [c, max](auto h) {
+            auto done = [](auto h, detail::error_code ec, std::string s) {
+                if (ec == make_error_code(errc::end_of_stream)) {
+                    if (s.empty()) return std::move(h)(detail::error_code(), line());  // clean end
+                    return std::move(h)(detail::error_code(), line(std::move(s)));       // last line
+                }
+                if (ec) return std::move(h)(ec, line());
+                s.pop_back();
+                if (!s.empty() && s.back() == '\r') s.pop_back();
+                std::move(h)(ec, line(std::move(s)));
+            };
+            detail::start_read_until(c, "\n", max, detail::intercept{std::move(h), std::move(done)});
         });
     });
 }
 
 inline auto tcp_listener::accept() {
-    using detail::error_code;
     using accepted = std::pair<tcp_stream, address>;
     auto* c = &core_.core("accept");
-    return detail::make_operation<accepted>("accept on", c->where, [c](auto handler) {
-        c->template launch<accepted>(detail::role::read, std::move(handler), [c](auto h) {
-            c->socket.async_accept(
-                c->endpoint,
-                detail::intercept{std::move(h), [c](auto h, error_code ec, tcp_stream::socket_type s) {
-                                      if (ec) return std::move(h)(ec, accepted());
-                                      address peer(c->endpoint);
-                                      std::move(h)(ec, accepted(tcp_stream(std::move(s), peer), peer));
-                                  }});
+    return detail::make_operation<accepted>("accept on", c->where, c->timeout, [c](auto handler, auto timeout) {
+        c->template launch<accepted>(detail::role::read, timeout, std::move(handler), [c](auto h) {
+            auto done = [c](auto h, detail::error_code ec, tcp_stream::socket_type s) {
+                if (ec) return std::move(h)(ec, accepted());
+                address peer(c->endpoint);
+                std::move(h)(ec, accepted(tcp_stream(std::move(s), peer), peer));
+            };
+            c->socket.async_accept(c->endpoint, detail::intercept{std::move(h), std::move(done)});
         });
     });
 }

@@ -1,0 +1,101 @@
+// cosock/detail/watchdog.hpp — the timeouts of socket operations: one lazy timer per socket, and
+// a one-shot timer for operations that have no socket yet (connect, console input, Asio ops).
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cosock/detail/operation.hpp>
+
+namespace cosock::detail {
+
+using clock = std::chrono::steady_clock;
+
+/// Makes `signal` also fire when the handler's own cancellation slot does (Ctrl-C, a cancelled
+/// scope): the operation underneath is bound to `signal`, which the timer can emit too.
+template <class Handler>
+void forward_cancellation(const Handler& handler, boost::asio::cancellation_signal& signal) {
+    auto slot = boost::asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected())
+        slot.assign([&signal](boost::asio::cancellation_type type) { signal.emit(type); });
+}
+
+/// One operation's deadline on a socket's timer (see socket_core): the socket has three, since
+/// one read (recv, accept), one write (send) and one other operation may be pending at once.
+struct deadline_lane {
+    clock::time_point deadline;
+    boost::asio::cancellation_signal signal;  // bound to the lane's pending Asio operation
+    bool active = false;                     // an operation with a deadline is pending
+    bool fired = false;                      // its deadline passed: its abort is a timeout
+};
+
+/// The timer side of a socket's timeouts, created when the socket first uses a timeout.
+struct socket_timer {
+    explicit socket_timer(const boost::asio::any_io_executor& executor) : timer(executor) {}
+    boost::asio::steady_timer timer;
+    std::array<deadline_lane, 3> lanes;
+    bool waiting = false;  // a timer wait is pending
+};
+
+/// How start_with_timer marks an exception-style operation (a co_spawned task) that its timer
+/// cancelled, so that the caller reports a timeout rather than a cancellation.
+struct timer_abort : std::system_error {
+    timer_abort() : std::system_error(std::make_error_code(std::errc::timed_out)) {}
+};
+
+/// A one-shot timeout for one operation that has no socket core: connect, console input, any
+/// Asio operation. Starts `start(h)` with `h` bound to a cancellation signal that the timer (or
+/// the caller's own cancellation) emits; completes `handler` with the operation's results, the
+/// error turned into `std::errc::timed_out` when the timer caused the abort.
+template <class Handler, class Start>
+void start_with_timer(const boost::asio::any_io_executor& executor, clock::duration timeout, Handler handler,
+                      Start start) {
+    struct state {
+        explicit state(const boost::asio::any_io_executor& ex) : timer(ex) {}
+        boost::asio::steady_timer timer;
+        boost::asio::cancellation_signal signal;
+        bool fired = false;
+        int owners = 2;  // the operation's completion and the timer's
+        void release() {
+            if (--owners == 0) delete this;
+        }
+    };
+    auto* s = new state(executor);
+    forward_cancellation(handler, s->signal);
+    s->timer.expires_after(timeout);
+    s->timer.async_wait([s](const error_code& ec) {
+        if (!ec) {
+            s->fired = true;
+            s->signal.emit(boost::asio::cancellation_type::terminal);
+        }
+        s->release();
+    });
+    auto& signal = s->signal;
+    std::move(start)(boost::asio::bind_cancellation_slot(
+        signal.slot(), intercept{std::move(handler), [s](auto h, auto first, auto... values) {
+                                     s->timer.cancel();
+                                     if constexpr (std::is_same_v<decltype(first), std::exception_ptr>) {
+                                         if (s->fired && first && is_cancellation(first))
+                                             first = std::make_exception_ptr(timer_abort());
+                                     } else {
+                                         if (s->fired && first == boost::asio::error::operation_aborted)
+                                             first = std::make_error_code(std::errc::timed_out);
+                                     }
+                                     boost::asio::get_associated_cancellation_slot(h).clear();
+                                     s->release();
+                                     std::move(h)(first, std::move(values)...);
+                                 }}));
+}
+
+}  // namespace cosock::detail
