@@ -65,7 +65,9 @@ void tcp_stream::set_timeout(std::chrono::steady_clock::duration timeout) {
     core_.core("set_timeout").timeout = std::max(timeout, std::chrono::steady_clock::duration::zero());
 }
 
-std::chrono::steady_clock::duration tcp_stream::timeout() const { return core_.core("timeout").timeout; }
+std::chrono::steady_clock::duration tcp_stream::timeout() const {
+    return core_.core("timeout").timeout;
+}
 
 void tcp_stream::shutdown() {
     auto& c = core_.core("shutdown");
@@ -213,7 +215,9 @@ void tcp_listener::set_timeout(std::chrono::steady_clock::duration timeout) {
     core_.core("set_timeout").timeout = std::max(timeout, std::chrono::steady_clock::duration::zero());
 }
 
-std::chrono::steady_clock::duration tcp_listener::timeout() const { return core_.core("timeout").timeout; }
+std::chrono::steady_clock::duration tcp_listener::timeout() const {
+    return core_.core("timeout").timeout;
+}
 
 address tcp_listener::local_address() const {
     return core_.core("local_address").where;

@@ -19,15 +19,17 @@ std::chrono::steady_clock::duration default_timeout() noexcept {
 }
 
 namespace detail {
-std::chrono::steady_clock::duration default_timeout() noexcept { return cosock::default_timeout(); }
+std::chrono::steady_clock::duration default_timeout() noexcept {
+    return cosock::default_timeout();
+}
 }  // namespace detail
 
 task<bool> move_on_after(std::chrono::steady_clock::duration timeout, task<void> body) {
-    auto executor = co_await boost::asio::this_coro::executor;
-    auto op = boost::asio::co_spawn(executor, std::move(body), boost::asio::deferred);
     int scope = 0;
+    auto op = detail::deadline_operation(co_await boost::asio::this_coro::executor, std::move(body), timeout,
+                                         &scope);
     try {
-        co_await detail::timed_asio_operation<decltype(op)>{std::move(op), timeout, &scope};
+        co_await std::move(op);
         co_return true;
     } catch (const detail::deadline_exceeded& e) {
         if (e.scope() != &scope) throw;

@@ -11,6 +11,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -61,8 +62,8 @@ struct timed_signature;
 /// awaited it yields the `T` and throws `timeout_error` ("operation: timed out after 3 s") or,
 /// for another error, what Asio would throw.
 template <class Op>
-    requires(boost::asio::is_async_operation<Op>::value)
-auto timeout(std::chrono::steady_clock::duration timeout, Op op);
+requires(boost::asio::is_async_operation<Op>::value) auto timeout(std::chrono::steady_clock::duration timeout,
+                                                                  Op op);
 
 /// Runs `body` and gives up when `timeout` has passed, however many operations it did meanwhile:
 /// `body` is cancelled (its pending operation fails, it unwinds) and `timeout_error` is thrown
@@ -124,8 +125,14 @@ struct timed_asio_operation {
         return boost::asio::async_initiate<Token, signature>(
             [](auto handler, Op op, std::chrono::steady_clock::duration timeout, const void* scope) {
                 auto executor = boost::asio::get_associated_executor(handler, current_executor());
-                auto done = [timeout, scope](auto h, auto first, auto... values) {
-                    std::move(h)(to_exception(first, timeout, scope), std::move(values)...);
+                // Completes through post(): the inner operation may complete inline from inside
+                // another coroutine (co_spawn dispatches its result), and resuming the awaiting
+                // coroutine there, nested, is not safe with Asio 1.81's awaitable.
+                auto done = [timeout, scope, executor](auto h, auto first, auto... values) {
+                    boost::asio::post(executor, [h = std::move(h), e = to_exception(first, timeout, scope),
+                                                 ... values = std::move(values)]() mutable {
+                        std::move(h)(e, std::move(values)...);
+                    });
                 };
                 start_with_timer(boost::asio::any_io_executor(executor), timeout,
                                  intercept{std::move(handler), std::move(done)},
@@ -151,29 +158,39 @@ struct timed_asio_operation {
     }
 };
 
+/// The operation behind fail_after / move_on_after: `body` spawned as its own coroutine (so that
+/// it can be cancelled as a whole), under a one-shot timer.
+template <class T>
+auto deadline_operation(const boost::asio::any_io_executor& executor, task<T> body,
+                        std::chrono::steady_clock::duration timeout, const void* scope) {
+    using spawned = decltype(boost::asio::co_spawn(executor, std::move(body), boost::asio::deferred));
+    return timed_asio_operation<spawned>{
+        boost::asio::co_spawn(executor, std::move(body), boost::asio::deferred), timeout, scope};
+}
+
 }  // namespace detail
 
 template <class Op>
-    requires(boost::asio::is_async_operation<Op>::value)
-auto timeout(std::chrono::steady_clock::duration timeout, Op op) {
+requires(boost::asio::is_async_operation<Op>::value) auto timeout(std::chrono::steady_clock::duration timeout,
+                                                                  Op op) {
     return detail::timed_asio_operation<Op>{std::move(op), timeout};
 }
 
 template <class T>
 task<T> fail_after(std::chrono::steady_clock::duration timeout, task<T> body) {
-    auto executor = co_await boost::asio::this_coro::executor;
-    auto op = boost::asio::co_spawn(executor, std::move(body), boost::asio::deferred);
     int scope = 0;  // its address names this deadline
-    co_return co_await detail::timed_asio_operation<decltype(op)>{std::move(op), timeout, &scope};
+    auto op = detail::deadline_operation(co_await boost::asio::this_coro::executor, std::move(body), timeout,
+                                         &scope);
+    co_return co_await std::move(op);
 }
 
 template <class T>
 task<std::optional<T>> move_on_after(std::chrono::steady_clock::duration timeout, task<T> body) {
-    auto executor = co_await boost::asio::this_coro::executor;
-    auto op = boost::asio::co_spawn(executor, std::move(body), boost::asio::deferred);
     int scope = 0;
+    auto op = detail::deadline_operation(co_await boost::asio::this_coro::executor, std::move(body), timeout,
+                                         &scope);
     try {
-        co_return co_await detail::timed_asio_operation<decltype(op)>{std::move(op), timeout, &scope};
+        co_return co_await std::move(op);
     } catch (const detail::deadline_exceeded& e) {
         if (e.scope() != &scope) throw;
     }

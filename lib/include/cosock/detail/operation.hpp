@@ -56,9 +56,10 @@ std::exception_ptr make_timeout_error(const char* what, const address& where,
                                       std::chrono::steady_clock::duration timeout, T& value) {
     if constexpr (std::is_same_v<T, std::size_t>)
         return make_timeout_error(what, where, timeout, value, {});
-    else if constexpr (std::is_same_v<T, std::string>)
-        return make_timeout_error(what, where, timeout, value.size(), std::move(value));
-    else
+    else if constexpr (std::is_same_v<T, std::string>) {
+        auto size = value.size();
+        return make_timeout_error(what, where, timeout, size, std::move(value));
+    } else
         return make_timeout_error(what, where, timeout, 0, {});
 }
 
@@ -117,7 +118,8 @@ private:
 };
 
 template <class T, class Start>
-auto make_operation(const char* what, address where, std::chrono::steady_clock::duration timeout, Start start) {
+auto make_operation(const char* what, address where, std::chrono::steady_clock::duration timeout,
+                    Start start) {
     return operation<T, Start>(std::move(start), what, std::move(where), timeout);
 }
 

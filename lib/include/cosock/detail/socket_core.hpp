@@ -45,8 +45,8 @@ struct socket_core {
     // stops trying reads at once and waits for readiness that an edge-triggered epoll never
     // reports again: a second read would hang. With this flag it returns end of stream at once.
     bool at_eof = false;
-    clock::duration timeout;               // per-socket timeout of each operation; zero: none
-    std::unique_ptr<socket_timer> timer;   // created when the socket first uses a timeout
+    clock::duration timeout;              // per-socket timeout of each operation; zero: none
+    std::unique_ptr<socket_timer> timer;  // created when the socket first uses a timeout
 
     /// Starts an operation: checks the read/write guard, counts it as pending, gives it a
     /// deadline when `timeout` is not zero, and calls `start(h)` where `h(error_code, T)`
@@ -57,9 +57,8 @@ struct socket_core {
         bool* busy = r == role::read ? &reading : r == role::write ? &writing : nullptr;
         if (busy && *busy) {
             auto ec = make_error_code(r == role::read ? errc::concurrent_read : errc::concurrent_write);
-            boost::asio::post(socket.get_executor(), [h = std::move(handler), ec]() mutable {
-                std::move(h)(error_code(ec), T{});
-            });
+            boost::asio::post(socket.get_executor(),
+                              [h = std::move(handler), ec]() mutable { std::move(h)(error_code(ec), T{}); });
             return;
         }
         if (busy) *busy = true;
@@ -83,8 +82,8 @@ struct socket_core {
             release();
             std::move(h)(ec, std::move(value));
         };
-        std::move(start)(
-            boost::asio::bind_cancellation_slot(lane.signal.slot(), intercept{std::move(handler), std::move(done)}));
+        std::move(start)(boost::asio::bind_cancellation_slot(lane.signal.slot(),
+                                                             intercept{std::move(handler), std::move(done)}));
     }
 
     void release() {

@@ -91,7 +91,8 @@ void start_read_until(Core* c, std::string delimiter, std::size_t max, Handler h
         std::move(h)(ec, std::string());  // bytes read so far stay buffered
     };
     auto buffer = boost::asio::dynamic_buffer(in, std::max(max, in.size()));
-    boost::asio::async_read_until(c->socket, buffer, std::move(delimiter), intercept{std::move(h), std::move(done)});
+    boost::asio::async_read_until(c->socket, buffer, std::move(delimiter),
+                                  intercept{std::move(h), std::move(done)});
 }
 
 /// The `done` of reads that return end of stream as an empty result (Python's b'').
@@ -112,7 +113,8 @@ namespace cosock {
 
 inline auto tcp_stream::connect(boost::asio::any_io_executor executor, address to) {
     return detail::make_operation<tcp_stream>(
-        "connect to", to, detail::default_timeout(), [executor, to](auto handler, detail::clock::duration timeout) {
+        "connect to", to, detail::default_timeout(),
+        [executor, to](auto handler, detail::clock::duration timeout) {
             if (timeout <= detail::clock::duration::zero())
                 return detail::start_connect(executor, to, std::move(handler));
             detail::start_with_timer(executor, timeout, std::move(handler),
@@ -120,11 +122,14 @@ inline auto tcp_stream::connect(boost::asio::any_io_executor executor, address t
         });
 }
 
-inline auto tcp_stream::connect(address to) { return connect(detail::current_executor(), std::move(to)); }
+inline auto tcp_stream::connect(address to) {
+    return connect(detail::current_executor(), std::move(to));
+}
 
 inline auto tcp_stream::recv_into(boost::asio::mutable_buffer buffer) {
     auto* c = &core_.core("recv");
-    return detail::make_operation<std::size_t>("recv from", c->where, c->timeout, [c, buffer](auto handler, auto timeout) {
+    return detail::make_operation<
+        std::size_t>("recv from", c->where, c->timeout, [c, buffer](auto handler, auto timeout) {
         c->template launch<std::size_t>(detail::role::read, timeout, std::move(handler), [c, buffer](auto h) {
             auto& in = c->pending_input;
             if (!in.empty()) {  // bytes read ahead by read_line & co. come first
@@ -141,66 +146,79 @@ inline auto tcp_stream::recv_into(boost::asio::mutable_buffer buffer) {
 
 inline auto tcp_stream::recv(std::size_t max) {
     auto* c = &core_.core("recv");
-    return detail::make_operation<std::string>("recv from", c->where, c->timeout, [c, max](auto handler, auto timeout) {
-        c->template launch<std::string>(detail::role::read, timeout, std::move(handler), [c, max](auto h) {
-            auto& in = c->pending_input;
-            if (!in.empty()) return detail::post_result(c->socket.get_executor(), std::move(h), detail::take_front(in, max));
-            if (c->at_eof) return detail::post_result(c->socket.get_executor(), std::move(h), std::string());
-            // On the heap so that its bytes stay put while the handler moves around.
-            auto data = std::make_unique<std::string>(max, '\0');
-            auto buffer = boost::asio::buffer(*data);
-            auto done = [data = std::move(data)](auto h, detail::error_code ec, std::size_t n) {
-                data->resize(ec ? 0 : n);
-                std::move(h)(ec, std::move(*data));
-            };
-            c->socket.async_read_some(
-                buffer, detail::intercept{detail::intercept{std::move(h), detail::eof_is_empty(c)}, std::move(done)});
+    return detail::make_operation<std::string>(
+        "recv from", c->where, c->timeout, [c, max](auto handler, auto timeout) {
+            c->template launch<std::string>(
+                detail::role::read, timeout, std::move(handler), [c, max](auto h) {
+                    auto& in = c->pending_input;
+                    if (!in.empty())
+                        return detail::post_result(c->socket.get_executor(), std::move(h),
+                                                   detail::take_front(in, max));
+                    if (c->at_eof)
+                        return detail::post_result(c->socket.get_executor(), std::move(h), std::string());
+                    // On the heap so that its bytes stay put while the handler moves around.
+                    auto data = std::make_unique<std::string>(max, '\0');
+                    auto buffer = boost::asio::buffer(*data);
+                    auto done = [data = std::move(data)](auto h, detail::error_code ec, std::size_t n) {
+                        data->resize(ec ? 0 : n);
+                        std::move(h)(ec, std::move(*data));
+                    };
+                    c->socket.async_read_some(
+                        buffer, detail::intercept{detail::intercept{std::move(h), detail::eof_is_empty(c)},
+                                                  std::move(done)});
+                });
         });
-    });
 }
 
 inline auto tcp_stream::send(boost::asio::const_buffer data) {
     auto* c = &core_.core("send");
-    return detail::make_operation<std::size_t>("send to", c->where, c->timeout, [c, data](auto handler, auto timeout) {
-        c->template launch<std::size_t>(detail::role::write, timeout, std::move(handler), [c, data](auto h) {
-            boost::asio::async_write(c->socket, data, std::move(h));
+    return detail::make_operation<std::size_t>(
+        "send to", c->where, c->timeout, [c, data](auto handler, auto timeout) {
+            c->template launch<std::size_t>(
+                detail::role::write, timeout, std::move(handler),
+                [c, data](auto h) { boost::asio::async_write(c->socket, data, std::move(h)); });
         });
-    });
 }
 
-inline auto tcp_stream::send(std::string_view data) { return send(boost::asio::buffer(data)); }
+inline auto tcp_stream::send(std::string_view data) {
+    return send(boost::asio::buffer(data));
+}
 
 inline auto tcp_stream::read_exact(std::size_t n) {
     auto* c = &core_.core("read_exact");
-    return detail::make_operation<std::string>("read_exact from", c->where, c->timeout, [c, n](auto handler, auto timeout) {
-        c->template launch<std::string>(detail::role::read, timeout, std::move(handler), [c, n](auto h) {
-            auto& in = c->pending_input;
-            auto executor = c->socket.get_executor();
-            if (in.size() >= n) return detail::post_result(executor, std::move(h), detail::take_front(in, n));
-            if (c->at_eof)
-                return detail::post_result(executor, std::move(h), std::exchange(in, {}),
-                                           make_error_code(errc::end_of_stream));
-            auto done = [c, n](auto h, detail::error_code ec, std::size_t) {
+    return detail::make_operation<std::string>(
+        "read_exact from", c->where, c->timeout, [c, n](auto handler, auto timeout) {
+            c->template launch<std::string>(detail::role::read, timeout, std::move(handler), [c, n](auto h) {
                 auto& in = c->pending_input;
-                if (!ec) return std::move(h)(ec, detail::take_front(in, n));
-                if (ec == boost::asio::error::eof) {  // the bytes that did arrive go with the error
-                    c->at_eof = true;
-                    return std::move(h)(make_error_code(errc::end_of_stream), std::exchange(in, {}));
-                }
-                // Cancelled or timed out: the bytes stay buffered for the next read, and a copy
-                // goes with the error (timeout_error::received()).
-                std::move(h)(ec, ec == boost::asio::error::operation_aborted ? in : std::string());
-            };
-            boost::asio::async_read(c->socket, boost::asio::dynamic_buffer(in), boost::asio::transfer_exactly(n - in.size()),
-                                    detail::intercept{std::move(h), std::move(done)});
+                auto executor = c->socket.get_executor();
+                if (in.size() >= n)
+                    return detail::post_result(executor, std::move(h), detail::take_front(in, n));
+                if (c->at_eof)
+                    return detail::post_result(executor, std::move(h), std::exchange(in, {}),
+                                               make_error_code(errc::end_of_stream));
+                auto done = [c, n](auto h, detail::error_code ec, std::size_t) {
+                    auto& in = c->pending_input;
+                    if (!ec) return std::move(h)(ec, detail::take_front(in, n));
+                    if (ec == boost::asio::error::eof) {  // the bytes that did arrive go with the error
+                        c->at_eof = true;
+                        return std::move(h)(make_error_code(errc::end_of_stream), std::exchange(in, {}));
+                    }
+                    // Cancelled or timed out: the bytes stay buffered for the next read, and a copy
+                    // goes with the error (timeout_error::received()).
+                    std::move(h)(ec, ec == boost::asio::error::operation_aborted ? in : std::string());
+                };
+                boost::asio::async_read(c->socket, boost::asio::dynamic_buffer(in),
+                                        boost::asio::transfer_exactly(n - in.size()),
+                                        detail::intercept{std::move(h), std::move(done)});
+            });
         });
-    });
 }
 
 inline auto tcp_stream::read_until(std::string delimiter, std::size_t max) {
     auto* c = &core_.core("read_until");
     return detail::make_operation<std::string>(
-        "read_until from", c->where, c->timeout, [c, delimiter = std::move(delimiter), max](auto handler, auto timeout) mutable {
+        "read_until from", c->where, c->timeout,
+        [c, delimiter = std::move(delimiter), max](auto handler, auto timeout) mutable {
             c->template launch<std::string>(detail::role::read, timeout, std::move(handler), [&](auto h) {
                 detail::start_read_until(c, std::move(delimiter), max, std::move(h));
             });
@@ -210,36 +228,38 @@ inline auto tcp_stream::read_until(std::string delimiter, std::size_t max) {
 inline auto tcp_stream::read_line(std::size_t max) {
     using line = std::optional<std::string>;
     auto* c = &core_.core("read_line");
-    return detail::make_operation<line>("read_line from", c->where, c->timeout, [c, max](auto handler, auto timeout) {
-        c->template launch<line>(detail::role::read, timeout, std::move(handler), [c, max](auto h) {
-            auto done = [](auto h, detail::error_code ec, std::string s) {
-                if (ec == make_error_code(errc::end_of_stream)) {
-                    if (s.empty()) return std::move(h)(detail::error_code(), line());  // clean end
-                    return std::move(h)(detail::error_code(), line(std::move(s)));       // last line
-                }
-                if (ec) return std::move(h)(ec, line());
-                s.pop_back();
-                if (!s.empty() && s.back() == '\r') s.pop_back();
-                std::move(h)(ec, line(std::move(s)));
-            };
-            detail::start_read_until(c, "\n", max, detail::intercept{std::move(h), std::move(done)});
+    return detail::make_operation<line>(
+        "read_line from", c->where, c->timeout, [c, max](auto handler, auto timeout) {
+            c->template launch<line>(detail::role::read, timeout, std::move(handler), [c, max](auto h) {
+                auto done = [](auto h, detail::error_code ec, std::string s) {
+                    if (ec == make_error_code(errc::end_of_stream)) {
+                        if (s.empty()) return std::move(h)(detail::error_code(), line());  // clean end
+                        return std::move(h)(detail::error_code(), line(std::move(s)));     // last line
+                    }
+                    if (ec) return std::move(h)(ec, line());
+                    s.pop_back();
+                    if (!s.empty() && s.back() == '\r') s.pop_back();
+                    std::move(h)(ec, line(std::move(s)));
+                };
+                detail::start_read_until(c, "\n", max, detail::intercept{std::move(h), std::move(done)});
+            });
         });
-    });
 }
 
 inline auto tcp_listener::accept() {
     using accepted = std::pair<tcp_stream, address>;
     auto* c = &core_.core("accept");
-    return detail::make_operation<accepted>("accept on", c->where, c->timeout, [c](auto handler, auto timeout) {
-        c->template launch<accepted>(detail::role::read, timeout, std::move(handler), [c](auto h) {
-            auto done = [c](auto h, detail::error_code ec, tcp_stream::socket_type s) {
-                if (ec) return std::move(h)(ec, accepted());
-                address peer(c->endpoint);
-                std::move(h)(ec, accepted(tcp_stream(std::move(s), peer), peer));
-            };
-            c->socket.async_accept(c->endpoint, detail::intercept{std::move(h), std::move(done)});
+    return detail::make_operation<accepted>(
+        "accept on", c->where, c->timeout, [c](auto handler, auto timeout) {
+            c->template launch<accepted>(detail::role::read, timeout, std::move(handler), [c](auto h) {
+                auto done = [c](auto h, detail::error_code ec, tcp_stream::socket_type s) {
+                    if (ec) return std::move(h)(ec, accepted());
+                    address peer(c->endpoint);
+                    std::move(h)(ec, accepted(tcp_stream(std::move(s), peer), peer));
+                };
+                c->socket.async_accept(c->endpoint, detail::intercept{std::move(h), std::move(done)});
+            });
         });
-    });
 }
 
 }  // namespace cosock

@@ -36,8 +36,8 @@ void forward_cancellation(const Handler& handler, boost::asio::cancellation_sign
 struct deadline_lane {
     clock::time_point deadline;
     boost::asio::cancellation_signal signal;  // bound to the lane's pending Asio operation
-    bool active = false;                     // an operation with a deadline is pending
-    bool fired = false;                      // its deadline passed: its abort is a timeout
+    bool active = false;                      // an operation with a deadline is pending
+    bool fired = false;                       // its deadline passed: its abort is a timeout
 };
 
 /// The timer side of a socket's timeouts, created when the socket first uses a timeout.
