@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -27,6 +28,11 @@ struct options {
 /// Parses argv. --help prints usage and exits 0; a bad or unknown flag prints one line on stderr
 /// ("PROGRAM: unknown option --x (see --help)") and exits 2.
 options parse(int argc, char** argv, const defaults& d);
+
+/// A number of seconds from the command line (like --timeout 0.5) as a duration.
+inline std::chrono::steady_clock::duration seconds(double s) {
+    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
+}
 
 /// Prints "listening on HOST:PORT" and flushes, so tests (and people) know the real port.
 void announce(const cosock::address& bound);

@@ -114,13 +114,15 @@ std::string address::host() const {
 
 boost::asio::ip::tcp::endpoint address::tcp_endpoint() const {
     if (!name_.empty())
-        throw error(make_error_code(errc::bad_address), fmt::format("{} is not numeric", to_string()));
+        throw error(make_error_code(errc::bad_address), fmt::format("bad address \"{}\"", to_string()),
+                    "a host name, not a numeric address (resolve it first)");
     return {ip_, port_};
 }
 
 boost::asio::ip::udp::endpoint address::udp_endpoint() const {
     if (!name_.empty())
-        throw error(make_error_code(errc::bad_address), fmt::format("{} is not numeric", to_string()));
+        throw error(make_error_code(errc::bad_address), fmt::format("bad address \"{}\"", to_string()),
+                    "a host name, not a numeric address (resolve it first)");
     return {ip_, port_};
 }
 

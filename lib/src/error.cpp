@@ -30,6 +30,8 @@ public:
                 return "no event loop: call it inside cosock::run";
             case errc::not_open:
                 return "socket not open";
+            case errc::datagram_truncated:
+                return "datagram truncated: longer than the receive buffer";
         }
         return "unknown cosock error";
     }

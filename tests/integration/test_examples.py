@@ -6,13 +6,17 @@ Every pair runs in all four combinations (C++ or Python server x C++ or Python c
 on loopback; every wait is bounded and every process is killed at the end of its test.
 """
 import os
+import shlex
 import signal
+import socket
 import sys
+import tempfile
+import time
 import unittest
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import finish, python_example, start, wait_listening  # noqa: E402
+from harness import finish, python_example, start, wait_listening, wait_output  # noqa: E402
 
 EXAMPLES_DIR = Path(os.environ.get('COSOCK_EXAMPLES_DIR', ''))
 LANGUAGES = ('cpp', 'python')
@@ -102,6 +106,283 @@ class Examples(unittest.TestCase):
         self.assertIn('--port PORT', out)
         self.assertIn('default 8898', out)
 
+
+@unittest.skipUnless((EXAMPLES_DIR / 'tcp_chat_server').exists(),
+                     'set COSOCK_EXAMPLES_DIR to the folder of the built examples')
+class Chat(unittest.TestCase):
+    """tcp_chat_server and tcp_chat_client, C++ and Python, driven through piped stdin."""
+
+    def start(self, cmd, stdin_text=None):
+        proc = start(cmd, stdin_text)
+        self.addCleanup(proc.kill)
+        return proc
+
+    def server(self, language, stdin_text=None):
+        proc = self.start(command('tcp_chat_server', language) + ['--port', '0'], stdin_text)
+        host, port = wait_listening(proc)
+        return proc, ['--host', host, '--port', str(port)]
+
+    def client(self, language, where, stdin_text=None):
+        return self.start(command('tcp_chat_client', language) + where, stdin_text)
+
+    def ends(self, proc, code, timeout=10):
+        """Wait for the exit with `code`; return stdout without the `listening on` line."""
+        rc, out, err = finish(proc, timeout)
+        self.assertEqual(rc, code, proc.describe())
+        if code in (0, 130):
+            self.assertEqual(err, '', proc.describe())
+        return out.split('\n', 1)[1] if out.startswith('listening on ') else out
+
+    def every_combination(self):
+        for server_language in LANGUAGES:
+            for client_language in LANGUAGES:
+                with self.subTest(server=server_language, client=client_language):
+                    yield server_language, client_language
+
+    def with_stdin_from(self, path, cmd):
+        """cmd with its stdin redirected from `path` (a regular file, /dev/null), not a pipe."""
+        return ['sh', '-c', 'exec "$@" < ' + shlex.quote(str(path)), 'sh', *cmd]
+
+    def test_the_client_says_bye(self):
+        for server_language, client_language in self.every_combination():
+            server, where = self.server(server_language, stdin_text='hello\n')
+            client = self.client(client_language, where, stdin_text='hi\nbye\n')
+            self.assertEqual(self.ends(client, 0), '>>>hello\n>>>OK!bye\n')
+            self.assertEqual(self.ends(server, 0), 'hi\n>>>>聊天结束\n')
+
+    def test_the_end_of_the_servers_stdin_ends_the_chat(self):
+        for server_language, client_language in self.every_combination():
+            server, where = self.server(server_language, stdin_text='')
+            client = self.client(client_language, where, stdin_text='hi\n')
+            self.assertEqual(self.ends(client, 0), '>>>bye\n聊天结束\n')
+            self.assertEqual(self.ends(server, 0), 'hi\n>>>>')
+
+    def test_the_end_of_the_clients_stdin_says_bye_and_empty_lines_are_skipped(self):
+        for server_language, client_language in self.every_combination():
+            server, where = self.server(server_language, stdin_text='\nyo\n')
+            client = self.client(client_language, where, stdin_text='\n\nhi\n')
+            self.assertEqual(self.ends(client, 0), '>>>>>>>>>yo\n>>>OK!bye\n')
+            self.assertEqual(self.ends(server, 0), 'hi\n>>>>>>>>聊天结束\n')
+
+    def test_a_killed_server_ends_the_waiting_client_with_one_line(self):
+        for server_language, client_language in self.every_combination():
+            server, where = self.server(server_language)  # stdin open: its operator is silent
+            client = self.client(client_language, where)
+            client.write('hi\n')
+            wait_output(server, r'\nhi\n')  # the client now waits for the answer
+            server.kill()
+            rc, _, err = finish(client)
+            self.assertEqual(rc, 1, client.describe())
+            self.assertEqual(err, 'tcp_chat_client: peer closed the connection\n')
+
+    def test_the_cpp_server_notices_a_killed_client_while_its_operator_is_silent(self):
+        for client_language in LANGUAGES:
+            with self.subTest(client=client_language):
+                server, where = self.server('cpp')
+                client = self.client(client_language, where)
+                client.write('hi\n')
+                wait_output(server, r'\nhi\n')  # (the harness sees whole lines: not the prompt)
+                client.kill()
+                rc, out, err = finish(server)
+                self.assertEqual(rc, 1, server.describe())
+                self.assertEqual(err, 'tcp_chat_server: peer closed the connection\n')
+
+    def test_the_cpp_server_prints_messages_while_its_operator_has_not_answered(self):
+        server, where = self.server('cpp')
+        with socket.create_connection((where[1], int(where[3])), timeout=10) as peer:
+            peer.sendall(b'one')
+            wait_output(server, r'\none\n')
+            peer.sendall('二 two'.encode())  # the operator has not typed: still printed at once
+            wait_output(server, r'\n>>>>二 two\n')
+            server.write('reply\n')
+            self.assertEqual(peer.recv(4096), b'reply')
+            peer.sendall(b'bye')
+            self.assertEqual(peer.recv(4096), b'OK!bye')
+            # "二 two" came after the prompt, so it asks for one more answer: a second prompt,
+            # which races with our quick bye (we cannot wait for a prompt: it ends no line).
+            self.assertRegex(self.ends(server, 0), r'\Aone\n>>>>二 two\n(>>>>)?聊天结束\n(>>>>)?\Z')
+
+    def test_the_cpp_programs_read_stdin_from_a_regular_file_or_dev_null(self):
+        with tempfile.TemporaryDirectory() as folder:
+            replies, messages = Path(folder, 'replies'), Path(folder, 'messages')
+            replies.write_text('hello\nunused\n')
+            messages.write_text('hi\r\nbye')  # CRLF, and a last line without newline
+            server = self.start(self.with_stdin_from(replies, command('tcp_chat_server', 'cpp') +
+                                                     ['--port', '0']))
+            host, port = wait_listening(server)
+            where = ['--host', host, '--port', str(port)]
+            client = self.start(self.with_stdin_from(messages, command('tcp_chat_client', 'cpp') + where))
+            self.assertEqual(self.ends(client, 0), '>>>hello\n>>>OK!bye\n')
+            self.assertEqual(self.ends(server, 0), 'hi\n>>>>聊天结束\n')
+        server, where = self.server('cpp', stdin_text='answer\n')
+        client = self.start(self.with_stdin_from('/dev/null', command('tcp_chat_client', 'cpp') + where))
+        self.assertEqual(self.ends(client, 0), '>>>OK!bye\n')  # no input at all: bye at once
+        self.assertEqual(self.ends(server, 0), '聊天结束\n')
+
+    def test_ctrl_c_during_the_chat_ends_each_cpp_program_with_130(self):
+        server, where = self.server('cpp')
+        client = self.client('cpp', where)
+        client.write('hi\n')
+        wait_output(server, r'\nhi\n')  # then the server waits for its operator
+        server.interrupt()
+        self.assertRegex(self.ends(server, 130), r'\Ahi\n(>>>>)?\Z')
+        server, where = self.server('python', stdin_text='yo\n')
+        client = self.client('cpp', where)
+        client.write('hi\n')
+        wait_output(client, r'yo\n')  # then the client waits for its operator
+        client.interrupt()
+        self.assertEqual(self.ends(client, 130), '>>>yo\n>>>')
+
+
+def ipv6_loopback():
+    """True when ::1 can be bound here."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(('::1', 0))
+        return True
+    except OSError:
+        return False
+
+
+@unittest.skipUnless((EXAMPLES_DIR / 'udp_hello_server').exists(),
+                     'set COSOCK_EXAMPLES_DIR to the folder of the built examples')
+class Udp(unittest.TestCase):
+    """UDP hello and the QQ chat, C++ and Python; replies typed on the servers' piped stdin."""
+
+    QQ_MESSAGE = r'\x1b\[32m来自{}的消息: {}\x1b\[0m'  # green, with the escapes the seed got wrong fixed
+
+    def start(self, cmd, stdin_text=None):
+        proc = start(cmd, stdin_text)
+        self.addCleanup(proc.kill)
+        return proc
+
+    def server(self, name, language, *args):
+        proc = self.start(command(name, language) + ['--port', '0', *args])  # stdin stays open
+        host, port = wait_listening(proc)
+        return proc, ['--host', host, '--port', str(port)]
+
+    def ends(self, proc, code, timeout=10):
+        rc, out, err = finish(proc, timeout)
+        self.assertEqual(rc, code, proc.describe())
+        if code in (0, 130):
+            self.assertEqual(err, '', proc.describe())
+        return out, err
+
+    def silent_port(self):
+        """A loopback UDP port that is bound (no ICMP refusal) but never answers."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(s.close)
+        s.bind(('127.0.0.1', 0))
+        return s, s.getsockname()[1]
+
+    # -- UDP hello ---------------------------------------------------------------------------
+    def test_udp_hello_pair_in_every_combination(self):
+        for server_language in LANGUAGES:
+            for client_language in LANGUAGES:
+                with self.subTest(server=server_language, client=client_language):
+                    server, where = self.server('udp_hello_server', server_language)
+                    client = self.start(command('udp_hello_client', client_language) + where)
+                    client_out, _ = self.ends(client, 0)
+                    server_out, _ = self.ends(server, 0)
+                    self.assertEqual(client_out, f'hi from 127.0.0.1:{where[3]}\n')
+                    self.assertRegex(server_out, rf'\Alistening on 127\.0\.0\.1:{where[3]}\n'
+                                                 r'hello from 127\.0\.0\.1:\d+\n\Z')
+
+    def test_udp_hello_over_ipv6(self):
+        if not ipv6_loopback():
+            self.skipTest('no ::1 here')
+        for client_language in LANGUAGES:
+            with self.subTest(client=client_language):
+                server, where = self.server('udp_hello_server', 'cpp', '--host', '::1')
+                client = self.start(command('udp_hello_client', client_language) + where)
+                self.assertEqual(self.ends(client, 0)[0], f'hi from [::1]:{where[3]}\n')
+                self.assertRegex(self.ends(server, 0)[0], r'\Alistening on \[::1\]:\d+\n'
+                                                          r'hello from \[::1\]:\d+\n\Z')
+
+    def test_udp_hello_client_without_server_ends_after_its_timeout(self):
+        _, port = self.silent_port()
+        for language in LANGUAGES:
+            with self.subTest(client=language):
+                began = time.monotonic()
+                client = self.start(command('udp_hello_client', language)
+                                    + ['--port', str(port), '--timeout', '0.5'])
+                out, err = self.ends(client, 1, timeout=5)
+                took = time.monotonic() - began
+                self.assertEqual(out, '')
+                self.assertEqual(err, f'udp_hello_client: no answer from 127.0.0.1:{port} within 0.5 s\n')
+                self.assertGreaterEqual(took, 0.5)
+                self.assertLess(took, 5)
+
+    def test_udp_hello_client_documents_its_default_timeout(self):
+        out, _ = self.ends(self.start(command('udp_hello_client', 'cpp') + ['--help']), 0)
+        self.assertIn('--timeout SECONDS', out)
+        self.assertIn('default 5', out)
+        self.assertIn('default 9000', out)
+
+    # -- QQ chat -----------------------------------------------------------------------------
+    def test_qq_reply_reaches_the_sender_in_every_combination(self):
+        for server_language in LANGUAGES:
+            for client_language in LANGUAGES:
+                with self.subTest(server=server_language, client=client_language):
+                    server, where = self.server('udp_qq_server', server_language)
+                    client = self.start(command('udp_qq_client', client_language)
+                                        + where + ['--name', 'Two', '--timeout', '10'],
+                                        stdin_text='\nhi\n')  # the empty line is skipped
+                    wait_output(server, self.QQ_MESSAGE.format('Two', 'hi') + r'\n')
+                    server.write('hello Two\n')
+                    self.assertEqual(self.ends(client, 0)[0], 'Two:Two:hello Two\nTwo:')
+                    server.interrupt()  # Ctrl-C while it waits for the next message
+                    out, _ = self.ends(server, 130)
+                    self.assertRegex(out, r'\Alistening on 127\.0\.0\.1:\d+\n127\.0\.0\.1:\d+\n'
+                                          + self.QQ_MESSAGE.format('Two', 'hi') + r'\n>>>\Z')
+
+    def test_qq_cpp_server_with_three_clients_at_once(self):
+        # The C++ server prints every message as it arrives, while its operator has not answered
+        # any (Python's would show only the first): all three are there before the first reply.
+        # Each reply names its client with @HOST:PORT, in the reverse order of arrival, so none
+        # reaches its client by being an answer to the most recent message.
+        server, where = self.server('udp_qq_server', 'cpp')
+        clients = {name: self.start(command('udp_qq_client', language) + where
+                                    + ['--name', name, '--timeout', '10'], stdin_text=f'hi from {name}\n')
+                   for name, language in (('One', 'cpp'), ('Two', 'python'), ('Three', 'cpp'))}
+        message = self.QQ_MESSAGE.format(r'(\w+)', r'hi from \2')
+        senders = wait_output(server, r'(127\.0\.0\.1:\d+)\n' + message + r'\n', count=3)
+        self.assertCountEqual([name for _, name in senders], clients)
+        for address, name in reversed(senders):
+            server.write(f'@{address} hello {name}\n')
+        for name, client in clients.items():
+            self.assertEqual(self.ends(client, 0)[0], f'{name}:hello {name}\n{name}:')
+        server.interrupt()
+        out, _ = self.ends(server, 130)
+        self.assertEqual(out.count('>>>'), 3)
+
+    def test_qq_server_sends_to_another_address_and_ends_at_the_end_of_stdin(self):
+        for language in LANGUAGES:
+            with self.subTest(server=language):
+                server, where = self.server('udp_qq_server', language)
+                sender, _ = self.silent_port()
+                target, target_port = self.silent_port()
+                target.settimeout(10)
+                server_address = ('127.0.0.1', int(where[3]))
+                sender.sendto(b'first', server_address)
+                wait_output(server, r'first\n')
+                server.write(f'@127.0.0.1:{target_port} routed\n')
+                self.assertEqual(target.recvfrom(4096), (b'routed', server_address))
+                server.close_stdin()
+                sender.sendto(b'second', server_address)  # the server reads stdin again: EOF ends it
+                out, _ = self.ends(server, 0)
+                self.assertRegex(out, r'\Alistening on [^\n]*\n127\.0\.0\.1:\d+\nfirst\n>>>'
+                                      r'127\.0\.0\.1:\d+\nsecond\n>>>\Z')
+
+    def test_qq_client_without_server_ends_after_its_timeout(self):
+        _, port = self.silent_port()
+        for language in LANGUAGES:
+            with self.subTest(client=language):
+                client = self.start(command('udp_qq_client', language)
+                                    + ['--port', str(port), '--timeout', '0.5'], stdin_text='hi\n')
+                out, err = self.ends(client, 1, timeout=5)
+                self.assertEqual(out, 'One:')
+                self.assertEqual(err, f'udp_qq_client: no answer from 127.0.0.1:{port} within 0.5 s\n')
 
 if __name__ == '__main__':
     unittest.main()

@@ -13,6 +13,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
 
+#include <cosock/export.hpp>
+
 namespace cosock {
 
 /// Where a socket is or connects to: an IPv4 or IPv6 address, or a host name still to be resolved,
@@ -22,13 +24,14 @@ namespace cosock {
 ///     cosock::address a{"127.0.0.1", 8898};             // like ('127.0.0.1', 8898)
 ///     auto b = cosock::address::parse("[::1]:8080");   // IPv6 needs the brackets
 ///     fmt::print("{} {}\n", a, b);                      // 127.0.0.1:8898 [::1]:8080
-class address {
+class COSOCK_EXPORT address {
 public:
     /// 0.0.0.0:0.
     address() = default;
 
     /// A host (numeric IPv4, IPv6 without brackets, or a name such as "localhost") and a port.
-    /// Throws `cosock::error` (`errc::bad_address`): `bad address "host:70000": port out of range`.
+    /// Throws `cosock::error` (`errc::bad_address`):
+    /// `bad address "host:70000": port out of range (0-65535)`.
     address(std::string_view host, int port);
 
     /// Parses "127.0.0.1:8898", "[::1]:8080", "[fe80::1%eth0]:80" or "localhost:80".
@@ -60,7 +63,7 @@ public:
 
     friend bool operator==(const address&, const address&) = default;
     /// Writes `to_string()`.
-    friend std::ostream& operator<<(std::ostream& out, const address& a);
+    friend COSOCK_EXPORT std::ostream& operator<<(std::ostream& out, const address& a);
 
 private:
     boost::asio::ip::address ip_;  // the numeric address, when name_ is empty

@@ -12,7 +12,9 @@
 #pragma once
 
 #include <cosock/address.hpp>
+#include <cosock/console.hpp>
 #include <cosock/error.hpp>
 #include <cosock/task.hpp>
-#include <cosock/timeout.hpp>
 #include <cosock/tcp.hpp>
+#include <cosock/timeout.hpp>
+#include <cosock/udp.hpp>

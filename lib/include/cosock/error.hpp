@@ -9,6 +9,8 @@
 #include <string_view>
 #include <system_error>
 
+#include <cosock/export.hpp>
+
 namespace cosock {
 
 /// Errors that cosock itself detects (the operating system's come as `std::errc` / errno values).
@@ -20,18 +22,22 @@ enum class errc {
     end_of_stream,     ///< the peer closed before `read_exact` got all the bytes it asked for
     no_event_loop,     ///< a socket was created outside `cosock::run` without an executor
     not_open,          ///< an operation on a closed or moved-from socket
+    /// a datagram longer than the buffer of `udp_endpoint::recv_from` / `recv` (not silently cut)
+    datagram_truncated,
 };
 
 /// The category of `cosock::errc`; its name is "cosock".
-const std::error_category& category() noexcept;
+COSOCK_EXPORT const std::error_category& category() noexcept;
 
 /// Makes `std::error_code(e)` work for `cosock::errc`.
-std::error_code make_error_code(errc e) noexcept;
+COSOCK_EXPORT std::error_code make_error_code(errc e) noexcept;
 
-/// Every exception cosock throws. `what()` reads "<operation> <address>: <reason>", for example
-/// `connect to 127.0.0.1:7777: Connection refused`; `code()` holds the errno or `cosock::errc`.
-/// Python: `OSError` with `errno`.
-class error : public std::system_error {
+/// The exception of every failed cosock operation. `what()` reads "<operation> <address>:
+/// <reason>", for example `connect to 127.0.0.1:7777: Connection refused`; `code()` holds the
+/// errno or `cosock::errc`. Python: `OSError` with `errno`. A cancellation (Ctrl-C, a cancelled
+/// scope) may also surface as Asio's `boost::system::system_error` with `operation_aborted`, from
+/// Asio operations and from `sleep`/`join`/`serve`: `cosock::is_cancellation(e)` recognises both.
+class COSOCK_EXPORT error : public std::system_error {
 public:
     /// `what()`: "<context>: <code's message>".
     error(std::error_code code, const std::string& context);
@@ -45,7 +51,7 @@ private:
 
 /// `read_exact` met the end of the stream: `received()` holds the bytes that did arrive, so nothing
 /// is lost. Python: `asyncio.IncompleteReadError` and its `partial`.
-class end_of_stream_error : public error {
+class COSOCK_EXPORT end_of_stream_error : public error {
 public:
     end_of_stream_error(const std::string& context, std::string received)
         : error(make_error_code(errc::end_of_stream), context), received_(std::move(received)) {}
@@ -61,7 +67,7 @@ private:
 /// `transferred()` counts the bytes a `send` had sent or a `read_exact` had received before it,
 /// and `received()` holds the bytes of a `read_exact`, so nothing is lost.
 /// Python: `socket.timeout` (`TimeoutError`).
-class timeout_error : public error {
+class COSOCK_EXPORT timeout_error : public error {
 public:
     timeout_error(const std::string& context, std::chrono::steady_clock::duration timeout,
                   std::size_t transferred = 0, std::string received = {});
@@ -78,10 +84,10 @@ private:
 /// True when `e` holds the error of a cancelled operation (Ctrl-C through `run`, a cancelled
 /// `task_scope`): a `cosock::error`, `std::system_error` or Boost `system_error` whose code is
 /// ECANCELED (`operation_aborted`). Cancellation unwinds coroutines; it is not a failure to report.
-bool is_cancellation(std::exception_ptr e) noexcept;
+COSOCK_EXPORT bool is_cancellation(std::exception_ptr e) noexcept;
 
 /// Throws `cosock::error` with the message "<context>: <reason of code>".
-[[noreturn]] void throw_error(std::error_code code, std::string_view context);
+[[noreturn]] COSOCK_EXPORT void throw_error(std::error_code code, std::string_view context);
 
 }  // namespace cosock
 

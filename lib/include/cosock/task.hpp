@@ -11,6 +11,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <cosock/export.hpp>
+
 namespace cosock {
 
 /// A coroutine returning `T`. It is `boost::asio::awaitable<T>`, so every Asio operation and every
@@ -28,11 +30,11 @@ using task = boost::asio::awaitable<T>;
 ///
 /// Example:
 ///     int main() { return cosock::run(serve()); }
-int run(task<int> main);
-int run(task<void> main);
+COSOCK_EXPORT int run(task<int> main);
+COSOCK_EXPORT int run(task<void> main);
 
 /// Waits for `duration` (Python: `await asyncio.sleep(s)`). Cancellable.
-task<void> sleep(std::chrono::steady_clock::duration duration);
+COSOCK_EXPORT task<void> sleep(std::chrono::steady_clock::duration duration);
 
 /// Owns child coroutines so that none outlives its owner (Trio's nursery, Cobalt's wait_group).
 /// `spawn()` starts a child; `join()` waits until every child has finished. When a child throws,
@@ -45,7 +47,7 @@ task<void> sleep(std::chrono::steady_clock::duration duration);
 ///     cosock::task_scope scope;
 ///     scope.spawn(talk(std::move(conn)));
 ///     co_await scope.join();
-class task_scope {
+class COSOCK_EXPORT task_scope {
 public:
     using error_handler = std::function<void(std::exception_ptr)>;
 
@@ -82,10 +84,10 @@ private:
 namespace detail {
 /// The executor of the event loop that `cosock::run` (or a test) is running on this thread.
 /// Throws `cosock::error` (`errc::no_event_loop`) when there is none.
-boost::asio::any_io_executor current_executor();
+COSOCK_EXPORT boost::asio::any_io_executor current_executor();
 
 /// Makes `executor` the current one for this thread while it lives (used by run() and tests).
-class executor_scope {
+class COSOCK_EXPORT executor_scope {
 public:
     explicit executor_scope(boost::asio::any_io_executor executor);
     ~executor_scope();
@@ -97,7 +99,7 @@ private:
 };
 
 /// The program's short name, for "PROGRAM: message" lines on stderr.
-const char* program_name() noexcept;
+COSOCK_EXPORT const char* program_name() noexcept;
 }  // namespace detail
 
 }  // namespace cosock

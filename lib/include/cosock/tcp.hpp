@@ -21,6 +21,7 @@
 #include <cosock/detail/operation.hpp>
 #include <cosock/detail/socket_core.hpp>
 #include <cosock/error.hpp>
+#include <cosock/export.hpp>
 #include <cosock/task.hpp>
 
 namespace cosock {
@@ -36,13 +37,16 @@ inline constexpr std::size_t default_max_line = 64 * 1024;
 /// Connection reset by peer"); `cosock::nothrow(op)` gives `(error_code, value)` instead. At most
 /// one read (recv, recv_into, read_*) and one send may be pending at a time: a second one fails
 /// with `errc::concurrent_read` / `errc::concurrent_write`. Destroying the stream while an
-/// operation is pending is safe: the operation fails with `operation_aborted`.
+/// operation is pending is safe: the operation fails with `operation_aborted`. An operation
+/// refers to its stream from the call that creates it: await it in the same expression
+/// (`co_await conn.recv(10)`), not after the stream is gone. After `close()`, operations fail
+/// with "Bad file descriptor"; on a moved-from stream, the call itself throws `errc::not_open`.
 ///
 /// Example:
 ///     auto conn = co_await cosock::tcp_stream::connect({"127.0.0.1", 8898});
 ///     co_await conn.send("hello!");
 ///     std::string reply = co_await conn.recv(1024);   // "" when the peer closed
-class tcp_stream {
+class COSOCK_EXPORT tcp_stream {
 public:
     using socket_type = boost::asio::ip::tcp::socket;
 
@@ -160,7 +164,7 @@ struct serve_options {
 /// Example:
 ///     auto sk = cosock::tcp_listener::bind({"127.0.0.1", 0});   // port 0: the system picks
 ///     auto [conn, addr] = co_await sk.accept();
-class tcp_listener {
+class COSOCK_EXPORT tcp_listener {
 public:
     using acceptor_type = boost::asio::ip::tcp::acceptor;
     using connection_handler = std::function<task<void>(tcp_stream conn, address peer)>;
@@ -178,15 +182,17 @@ public:
                              const listen_options& options, std::error_code& ec);
 
     /// Waits for a client; yields `std::pair<tcp_stream, address>`, the connection and the
-    /// client's address. Python: `conn, addr = sk.accept()`.
+    /// client's address. One accept at a time (a second one, or one while `serve` runs, fails with
+    /// `errc::concurrent_read`). Python: `conn, addr = sk.accept()`.
     auto accept();
 
     /// Accepts clients until cancelled or closed, running `handler(conn, peer)` for each in a
     /// task_scope that owns them (none outlives serve). A handler's exception goes to
     /// `options.on_error` and ends only that connection. When accept fails for lack of descriptors
     /// or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the loop backs off (10 ms doubling to 500 ms)
-    /// instead of spinning and accepts again once resources return; ECONNABORTED and EPROTO are
-    /// skipped. On cancellation or `close()`: stops accepting, gives running connections
+    /// instead of spinning and accepts again once resources return; failures that concern one
+    /// client only (ECONNABORTED, EPROTO, EPERM) and the listener's own timeout are skipped. Any
+    /// other accept error stops accepting, gives running connections `grace`, then is thrown. On cancellation or `close()`: stops accepting, gives running connections
     /// `options.grace` to finish, cancels the rest, waits for them, then ends (rethrowing the
     /// cancellation if it was cancelled).
     task<void> serve(connection_handler handler, serve_options options = {});

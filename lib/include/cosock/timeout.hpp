@@ -18,6 +18,7 @@
 #include <cosock/detail/operation.hpp>
 #include <cosock/detail/watchdog.hpp>
 #include <cosock/error.hpp>
+#include <cosock/export.hpp>
 #include <cosock/task.hpp>
 
 namespace cosock {
@@ -36,10 +37,16 @@ namespace cosock {
 
 /// Sets the timeout that sockets created afterwards start with (and `tcp_stream::connect` uses);
 /// zero: none, the initial value. Python: `socket.setdefaulttimeout(10)`.
-void set_default_timeout(std::chrono::steady_clock::duration timeout) noexcept;
+COSOCK_EXPORT void set_default_timeout(std::chrono::steady_clock::duration timeout) noexcept;
 
 /// The current process default; zero: none. Python: `socket.getdefaulttimeout()`.
-std::chrono::steady_clock::duration default_timeout() noexcept;
+COSOCK_EXPORT std::chrono::steady_clock::duration default_timeout() noexcept;
+
+namespace detail {
+/// The same for the socket types (also declared in detail/socket_core.hpp). Declared here too so
+/// that timeout.cpp, which defines it and includes only this header, exports it (COSOCK_EXPORT).
+COSOCK_EXPORT std::chrono::steady_clock::duration default_timeout() noexcept;
+}  // namespace detail
 
 /// The same cosock operation with its own timeout, replacing the socket's for this one
 /// operation. Costs no timer of its own: it uses the socket's lazy timer.
@@ -76,7 +83,7 @@ task<T> fail_after(std::chrono::steady_clock::duration timeout, task<T> body);
 /// instead of throwing. Trio: `move_on_after`.
 template <class T>
 task<std::optional<T>> move_on_after(std::chrono::steady_clock::duration timeout, task<T> body);
-task<bool> move_on_after(std::chrono::steady_clock::duration timeout, task<void> body);
+COSOCK_EXPORT task<bool> move_on_after(std::chrono::steady_clock::duration timeout, task<void> body);
 
 // --- implementation ---------------------------------------------------------------------------
 

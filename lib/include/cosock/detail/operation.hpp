@@ -20,6 +20,7 @@
 
 #include <cosock/address.hpp>
 #include <cosock/error.hpp>
+#include <cosock/export.hpp>
 
 namespace cosock::detail {
 
@@ -44,11 +45,12 @@ intercept(Handler, Fn) -> intercept<Handler, Fn>;
 /// Builds the exception for a failed operation: "<what> <where>: <reason>"; a timeout becomes a
 /// `timeout_error` (with the duration and what was transferred), end of stream an
 /// `end_of_stream_error` (with the bytes received).
-std::exception_ptr make_error(error_code ec, const char* what, const address& where);
-std::exception_ptr make_end_of_stream_error(const char* what, const address& where, std::string received);
-std::exception_ptr make_timeout_error(const char* what, const address& where,
-                                      std::chrono::steady_clock::duration timeout, std::size_t transferred,
-                                      std::string received);
+COSOCK_EXPORT std::exception_ptr make_error(error_code ec, const char* what, const address& where);
+COSOCK_EXPORT std::exception_ptr make_end_of_stream_error(const char* what, const address& where,
+                                                          std::string received);
+COSOCK_EXPORT std::exception_ptr make_timeout_error(const char* what, const address& where,
+                                                    std::chrono::steady_clock::duration timeout,
+                                                    std::size_t transferred, std::string received);
 
 /// The timeout_error of an operation that yields `value`: what was transferred before it.
 template <class T>

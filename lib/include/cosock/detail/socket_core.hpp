@@ -14,6 +14,7 @@
 #include <cosock/detail/operation.hpp>
 #include <cosock/detail/watchdog.hpp>
 #include <cosock/error.hpp>
+#include <cosock/export.hpp>
 
 namespace cosock::detail {
 
@@ -22,7 +23,7 @@ namespace cosock::detail {
 enum class role { read = 0, write = 1, other = 2 };
 
 /// The process default of `set_default_timeout` (timeout.cpp); zero: none.
-clock::duration default_timeout() noexcept;
+COSOCK_EXPORT clock::duration default_timeout() noexcept;
 
 /// Lives on the heap so that its address is stable while operations are pending: a cosock socket
 /// object is a pointer to its core and can be moved freely. Lifetime: the socket object owns the

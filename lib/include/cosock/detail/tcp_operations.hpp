@@ -23,6 +23,7 @@
 #include <boost/asio/write.hpp>
 
 #include <cosock/detail/watchdog.hpp>
+#include <cosock/export.hpp>
 
 namespace cosock::detail {
 
@@ -43,8 +44,8 @@ inline std::string take_front(std::string& input, std::size_t n) {
 }
 
 /// Resolves a host name and connects to the first address that answers (tcp.cpp).
-task<std::tuple<error_code, tcp_stream>> resolve_and_connect(boost::asio::any_io_executor executor,
-                                                             address to);
+COSOCK_EXPORT task<std::tuple<error_code, tcp_stream>> resolve_and_connect(
+    boost::asio::any_io_executor executor, address to);
 
 /// Connects `to` (numeric or a name) and completes `handler(error_code, tcp_stream)`.
 template <class Handler>

@@ -1,0 +1,100 @@
+// echo_server: TCP and UDP echo on one port, one event loop per thread; cosock's server in bench/.
+// Python: none in the seed (the benchmark's program)   Peer: bench/loadgen, or `nc 127.0.0.1 PORT`
+// Run: echo_server [--host H] [--port 0] [--threads N] [--timeout S]
+// Prints: "listening on 127.0.0.1:PORT", then sends every TCP byte and every UDP datagram back.
+// --threads N runs N event loops, each with its own listener and UDP socket on the port
+// (SO_REUSEPORT: the kernel spreads connections and datagrams over them). --timeout S closes a
+// TCP connection whose next message takes more than S seconds (every read has a deadline on the
+// stream's one lazy timer); UDP has no connection to close, so its receives wait forever.
+// SPDX-License-Identifier: MIT
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <functional>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <cosock/cosock.hpp>
+
+#include "support/cli.hpp"
+
+namespace asio = boost::asio;
+
+// tag::echo[]
+// One connection: every byte goes back, until the peer closes (recv_into yields 0).
+cosock::task<void> echo(cosock::tcp_stream conn, std::chrono::steady_clock::duration timeout) {
+    conn.set_timeout(timeout);                                   // conn.settimeout(S); 0: none
+    std::array<char, 64 * 1024> buf;                             // buf = bytearray(65536), not zeroed
+    while (auto n = co_await conn.recv_into(asio::buffer(buf)))  // while n := conn.recv_into(buf):
+        co_await conn.send(asio::buffer(buf.data(), n));         //     conn.sendall(buf[:n])
+}
+
+// Every datagram goes back to its sender; one that cannot go back is dropped, as UDP drops.
+cosock::task<void> echo_datagrams(cosock::udp_endpoint sk) {
+    std::array<char, 64 * 1024> buf;  // the largest datagram fits: nothing is truncated
+    for (;;) {
+        auto got = co_await sk.recv_from_into(asio::buffer(buf));  // n, addr = sk.recvfrom_into(buf)
+        co_await cosock::nothrow(sk.send_to(asio::buffer(buf.data(), got.size), got.sender));
+    }
+}
+
+// One event loop: a listener and a UDP socket on the same port. `bound(address)` hears the port
+// (port 0 becomes a real one), where the first loop starts the others.
+cosock::task<int> serve(examples::options opt, bool shared, std::function<void(cosock::address)> bound) {
+    auto sk = cosock::tcp_listener::bind(opt.address, {.reuse_port = shared});
+    auto udp = cosock::udp_endpoint::bind(sk.local_address(), {.reuse_port = shared});
+    bound(sk.local_address());
+    auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(opt.timeout));
+    cosock::task_scope both;  // an error in one ends the other
+    both.spawn(sk.serve(
+        [timeout](cosock::tcp_stream conn, cosock::address) { return echo(std::move(conn), timeout); }));
+    both.spawn(echo_datagrams(std::move(udp)));
+    co_await both.join();
+    co_return 0;
+}
+// end::echo[]
+
+// --threads N, the one flag examples::parse does not know: taken out of argv.
+int take_threads(int& argc, char** argv) {
+    int threads = 1;
+    for (int i = 1; i + 1 < argc; ++i) {
+        if (std::string_view(argv[i]) != "--threads") continue;
+        threads = std::atoi(argv[i + 1]);
+        if (threads < 1 || threads > 256) {
+            fmt::print(stderr, "echo_server: --threads needs a number from 1 to 256 (see --help)\n");
+            std::exit(2);
+        }
+        for (int j = i; j + 2 <= argc; ++j) argv[j] = argv[j + 2];
+        argc -= 2;
+        --i;
+    }
+    return threads;
+}
+
+int main(int argc, char** argv) {
+    int threads = take_threads(argc, argv);
+    auto opt = examples::parse(
+        argc, argv, {.about = "TCP and UDP echo on one port; --threads N: N event loops", .timeout = 0.0});
+    // The first loop runs on this thread; once it has bound the port, threads 2..N run the others.
+    // Every loop ends on SIGINT/SIGTERM; one that fails stops the rest with SIGTERM.
+    std::atomic<int> failed = 0;
+    std::vector<std::jthread> others;
+    int code = cosock::run(serve(opt, threads > 1, [&](cosock::address bound) {
+        examples::announce(bound);
+        opt.address = bound;
+        for (int i = 1; i < threads; ++i)
+            others.emplace_back([&failed, opt] {
+                if (cosock::run(serve(opt, true, [](cosock::address) {})) == 1) {
+                    failed = 1;
+                    std::raise(SIGTERM);
+                }
+            });
+    }));
+    if (code == 1 && !others.empty()) std::raise(SIGTERM);
+    others.clear();  // joins
+    return failed ? 1 : code;
+}

@@ -1,0 +1,95 @@
+// udp_qq_server: the QQ chat server of the seed post (QQ聊天 -- server端).
+// Python: examples/python/udp_qq_server.py   Peer: udp_qq_client   Run: udp_qq_server [--port 0]
+// Prints: "listening on 127.0.0.1:9999", then for each message its sender ("127.0.0.1:54321") and
+// its text, the moment it arrives; and for each message the prompt ">>>": the next line typed on
+// stdin answers the sender of the most recent message, or, written "@HOST:PORT text", sends text
+// to HOST:PORT. End of stdin (read when a message waits for its answer, as in Python) exits 0.
+// Unlike Python's, it keeps receiving from every client while its operator types: the loop runs
+// as two halves at once. A message longer than 4096 bytes is shown cut, as in Python, and a line
+// on stderr says so.
+// SPDX-License-Identifier: MIT
+#include <cosock/cosock.hpp>
+
+#include <array>
+#include <cstdio>
+#include <optional>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "support/cli.hpp"
+
+namespace asio = boost::asio;
+
+// tag::chat[]
+// What the two halves share: whom a plain reply goes to, and how many messages wait for an answer
+// (each gets one line, as in Python's loop), with a wake-up for the answering half.
+struct inbox {
+    explicit inbox(const asio::any_io_executor& executor) : wake(executor, 1) {}
+    std::optional<cosock::address> last;  // the sender of the most recent message
+    int unanswered = 0;
+    asio::experimental::channel<void(boost::system::error_code)> wake;
+};
+
+// The first half of Python's loop: receive, and print each message as soon as it arrives.
+// A datagram longer than 4096 bytes is shown cut, as Python shows it, but not silently.
+cosock::task<void> receive(cosock::udp_endpoint& so, inbox& box) {
+    std::array<char, 4096> buf;
+    for (;;) {                                                     // while True:
+        auto got = co_await so.recv_from_into(asio::buffer(buf));  //     msg, addr = so.recvfrom(4096)
+        std::string_view msg(buf.data(), got.size);
+        fmt::print("{}\n{}\n", got.sender, msg);  //     print(addr); print(msg)
+        if (got.truncated)
+            fmt::print(stderr, "udp_qq_server: the message from {} had {} bytes, only {} are shown\n",
+                       got.sender, got.full_size, got.size);
+        box.last = got.sender;
+        ++box.unanswered;
+        box.wake.try_send(boost::system::error_code());  //     (now the operator may answer)
+    }
+}
+
+// "@HOST:PORT text" names the receiver; anything else answers the most recent sender.
+std::pair<cosock::address, std::string> route(std::string info, const cosock::address& last) {
+    static const std::regex at(R"(@\[?([^\s\]]+?)\]?:(\d+) (.+))");  // the Python program's
+    std::smatch m;
+    if (!std::regex_match(info, m, at)) return {last, std::move(info)};
+    auto port = m[2].length() > 5 ? 65536 : std::stoi(m[2]);  // out of range: a clear error
+    return {cosock::udp_endpoint::resolve({m[1].str(), port}), m[3].str()};
+}
+
+// The second half: for each message, the operator's next line is the answer.
+cosock::task<void> answer(cosock::udp_endpoint& so, inbox& box, cosock::task_scope& chat) {
+    for (;;) {
+        while (box.unanswered == 0) co_await box.wake.async_receive(asio::use_awaitable);
+        --box.unanswered;
+        std::optional<std::string> info;
+        do info = co_await cosock::input(">>>");                 //     info = cli.read_line('>>>')
+        while (info && info->empty());                           //     (empty lines are not sent)
+        if (!info) break;                                        //     if info is None: break
+        auto [addr, text] = route(std::move(*info), *box.last);  //     at = re.fullmatch(...)
+        co_await so.send_to(text, addr);                         //     so.sendto(info..., addr)
+    }
+    chat.cancel();  // break: the other half too
+}
+
+cosock::task<int> serve(examples::options opt) {
+    auto so = cosock::udp_endpoint::bind(opt.address);  // so = socket.socket(type=SOCK_DGRAM)
+                                                        // so.bind(('127.0.0.1', 9999))
+    examples::announce(so.local_address());             // cli.announce(so)
+    inbox box(co_await asio::this_coro::executor);
+    cosock::task_scope chat;            // both halves at once: an error in one
+    chat.spawn(receive(so, box));       // cancels the other and comes out of
+    chat.spawn(answer(so, box, chat));  // join() (exit status 1)
+    co_await chat.join();
+    co_return 0;  // so.close(): destructor
+}
+// end::chat[]
+
+int main(int argc, char** argv) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line at once, as Python's flush=True
+    return cosock::run(serve(examples::parse(argc, argv, {.about = "UDP QQ chat server", .port = 9999})));
+}

@@ -1,0 +1,205 @@
+// cosock/udp.hpp — UDP: udp_endpoint sends and receives datagrams, to and from anyone.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/udp.hpp>
+
+#include <cosock/address.hpp>
+#include <cosock/detail/operation.hpp>
+#include <cosock/detail/socket_core.hpp>
+#include <cosock/error.hpp>
+#include <cosock/export.hpp>
+#include <cosock/task.hpp>
+
+namespace cosock {
+
+/// What `udp_endpoint::recv_from_into` received: one datagram, never silently cut.
+struct datagram_info {
+    /// Bytes written into the caller's buffer: `full_size`, or the buffer's size when truncated.
+    std::size_t size = 0;
+    /// Who sent it (the peer, on a connected endpoint).
+    address sender;
+    /// The datagram was longer than the buffer: only its first `size` bytes are there, the rest
+    /// is gone (the kernel drops it, as for Python's `recvfrom_into`, which does not say so).
+    bool truncated = false;
+    /// The datagram's real length, also when it was truncated (recvmsg's MSG_TRUNC).
+    std::size_t full_size = 0;
+};
+
+/// The IP version of an unbound endpoint (Python: `socket.AF_INET`, `socket.AF_INET6`).
+enum class address_family { v4, v6 };
+
+/// How `udp_endpoint::bind` sets up the socket. The defaults are Python's: no sharing of ports.
+struct udp_options {
+    /// SO_REUSEADDR: several sockets may bind the same port (multicast receivers do).
+    bool reuse_address = false;
+    /// SO_REUSEPORT: several sockets (one per thread or process) share the port's datagrams.
+    bool reuse_port = false;
+    /// For an IPv6 address such as "[::]": false (the default, set explicitly rather than left to
+    /// the system's setting) also receives IPv4 datagrams, from mapped addresses
+    /// "[::ffff:a.b.c.d]"; true receives IPv6 only.
+    bool v6_only = false;
+};
+
+/// A UDP socket (Python: `socket.socket(type=socket.SOCK_DGRAM)`). Move-only; closing is the
+/// destructor's job, or `close()`.
+///
+/// Make one with `bind` (a server: a known address; port 0 lets the system choose) or `open` /
+/// `open_for` (a client: the system gives it a port at its first send, as Python's `sendto` on
+/// an unbound socket does). Each `send_to` sends one datagram; each `recv_from` receives one,
+/// with its sender. `connect` fixes a peer for `send` / `recv`, and makes the kernel report
+/// errors such as "Connection refused" (a datagram sent to a port where nobody listens).
+///
+/// Every `co_await`-able member returns an operation: awaited, it yields the value or throws a
+/// `cosock::error` whose `what()` names the operation and the address ("send_to [::1]:9000:
+/// Network is unreachable"); `cosock::nothrow(op)` gives `(error_code, value)` instead, and
+/// `cosock::timeout(d, op)` a timeout for that one operation. At most one receive (recv_from,
+/// recv_from_into, recv) and one send (send_to, send) may be pending at a time: a second one
+/// fails with `errc::concurrent_read` / `errc::concurrent_write`. Destroying the endpoint while an
+/// operation is pending is safe: the operation fails with `operation_aborted`.
+///
+/// Operations take numeric addresses ("127.0.0.1:9000", "[::1]:9000"): a host name costs a DNS
+/// lookup per datagram in Python, which an event loop cannot afford. `resolve` turns a name into
+/// an address once; `bind` and `connect` resolve names themselves (blocking, like Python's).
+///
+/// Example:
+///     auto sk = cosock::udp_endpoint::bind({"127.0.0.1", 9000});
+///     auto [msg, addr] = co_await sk.recv_from(1024);      // msg, addr = sk.recvfrom(1024)
+///     co_await sk.send_to("hi", addr);                      // sk.sendto(b'hi', addr)
+class COSOCK_EXPORT udp_endpoint {
+public:
+    using socket_type = boost::asio::ip::udp::socket;  ///< the Asio socket underneath
+
+    /// An endpoint that is not open; every operation on it fails with `errc::not_open`.
+    udp_endpoint() = default;
+    /// Adopts an open Asio socket, bound or not, connected or not (Python: `socket(fileno=fd)`).
+    explicit udp_endpoint(socket_type socket);
+
+    /// Binds to `at` (a name such as "localhost" is resolved now, blocking, like Python's bind).
+    /// Uses the event loop of `cosock::run`. Errors: "bind to 127.0.0.1:9000: Address already in
+    /// use". Python: `sk = socket.socket(type=SOCK_DGRAM); sk.bind(('127.0.0.1', 9000))`.
+    static udp_endpoint bind(const address& at, const udp_options& options = {});
+    static udp_endpoint bind(boost::asio::any_io_executor executor, const address& at,
+                             const udp_options& options = {});
+    /// The non-throwing form: sets `ec` and returns a closed endpoint on failure.
+    static udp_endpoint bind(boost::asio::any_io_executor executor, const address& at,
+                             const udp_options& options, std::error_code& ec);
+
+    /// An unbound endpoint of `family`, for a client: its first send binds it to a free port.
+    /// Python: `socket.socket(socket.AF_INET, socket.SOCK_DGRAM)`.
+    static udp_endpoint open(address_family family = address_family::v4);
+    static udp_endpoint open(boost::asio::any_io_executor executor, address_family family);
+    /// `open` with the family that can reach `peer`: IPv6 for an IPv6 address, else IPv4.
+    static udp_endpoint open_for(const address& peer);
+
+    /// The numeric address that `a` names: `a` itself when numeric, else the first address a
+    /// DNS lookup (blocking) gives for it. Errors: "resolve nosuch.invalid:9000: Host not found
+    /// (authoritative)". Python: `socket.getaddrinfo(host, port, type=SOCK_DGRAM)[0][4]`.
+    static address resolve(const address& a);
+
+    /// Sends `data` as one datagram to `to` (numeric); yields the byte count (all of it). An
+    /// empty `data` sends an empty datagram. `data` must stay alive until the operation
+    /// completes. Errors: "send_to 127.0.0.1:9000: Message too long" (over 65507 bytes on IPv4),
+    /// "send_to localhost:9000: bad address" (a name: see `resolve`). Python: `sk.sendto(data,
+    /// addr)`.
+    auto send_to(boost::asio::const_buffer data, const address& to);
+    auto send_to(std::string_view data, const address& to);
+
+    /// Receives one datagram of at most `max` bytes; yields `std::pair<std::string, address>`,
+    /// the datagram and its sender. An empty datagram yields an empty string (UDP has no end of
+    /// stream). A longer datagram is an error, not silently cut as in Python: `errc::
+    /// datagram_truncated`, "recv_from on 127.0.0.1:9000: datagram truncated: longer than the
+    /// receive buffer" (the datagram is gone; `recv_from_into` says how long it was).
+    /// Python: `msg, addr = sk.recvfrom(1024)`.
+    auto recv_from(std::size_t max);
+
+    /// Receives one datagram into `buffer`; yields a `datagram_info` (size, sender, and whether it
+    /// was truncated with its full size: truncation is reported there, not as an error).
+    /// Allocates nothing. Python: `nbytes, addr = sk.recvfrom_into(buf)`.
+    auto recv_from_into(boost::asio::mutable_buffer buffer);
+
+    /// Fixes the peer: `send` goes there, and only its datagrams are received. A later datagram
+    /// sent to a port where nobody listens makes the next receive fail with "recv from
+    /// 127.0.0.1:9999: Connection refused" (the kernel's ICMP report). Resolves a name (blocking).
+    /// Errors: "connect to [::1]:9000: Address family not supported by protocol".
+    /// Python: `sk.connect(('127.0.0.1', 9000))`.
+    void connect(const address& to);
+
+    /// Sends `data` as one datagram to the connected peer; yields the byte count. Without
+    /// `connect`: "send on 0.0.0.0:5000: Destination address required". Python: `sk.send(data)`.
+    auto send(boost::asio::const_buffer data);
+    auto send(std::string_view data);
+
+    /// Receives one datagram of at most `max` bytes from the connected peer (from anyone when not
+    /// connected); yields it ("" for an empty datagram). Longer ones fail with
+    /// `errc::datagram_truncated` as in `recv_from`. Python: `sk.recv(1024)`.
+    auto recv(std::size_t max);
+
+    /// The timeout of each later operation on this endpoint; zero: none. Starts as
+    /// `cosock::default_timeout()`. An operation that takes longer is cancelled and throws
+    /// `timeout_error` ("recv_from on 127.0.0.1:9000: timed out after 5 s"); the endpoint stays
+    /// usable and no datagram is lost. Python: `sk.settimeout(5)` / `sk.gettimeout()`.
+    void set_timeout(std::chrono::steady_clock::duration timeout);
+    std::chrono::steady_clock::duration timeout() const;  ///< the current one; zero: none
+
+    /// Closes now; pending operations fail with `operation_aborted`. Python: `sk.close()`.
+    void close();
+    bool is_open() const noexcept;  ///< false after `close()`, when moved from, or never opened
+
+    /// Socket options (Python: `setsockopt`). Each throws `cosock::error` on failure
+    /// ("set SO_BROADCAST on 127.0.0.1:9000: Bad file descriptor").
+    void set_broadcast(bool on);              ///< SO_BROADCAST: allow sending to broadcast addresses
+    bool broadcast() const;                   ///< SO_BROADCAST's current value
+    void set_send_buffer_size(int bytes);     ///< SO_SNDBUF
+    void set_receive_buffer_size(int bytes);  ///< SO_RCVBUF: room for datagrams not yet received
+    int send_buffer_size() const;             ///< SO_SNDBUF as the kernel keeps it (Linux doubles it)
+    int receive_buffer_size() const;          ///< SO_RCVBUF as the kernel keeps it (Linux doubles it)
+    void set_ttl(int hops);                   ///< IP_TTL / IPV6_UNICAST_HOPS of unicast datagrams
+    int ttl() const;                          ///< IP_TTL / IPV6_UNICAST_HOPS's current value
+
+    /// Joins (leaves) the multicast group `group` ("239.1.2.3", "ff02::1") on one interface: for
+    /// IPv4 `interface` is the interface's address ("127.0.0.1"), for IPv6 its name ("lo") or
+    /// index; empty lets the kernel choose (IPv6: the group's scope, "ff02::1%lo"). The group's
+    /// family must be the endpoint's. Errors: "join_group 239.1.2.3 on 0.0.0.0:5000: No such
+    /// device". Python: `setsockopt(IPPROTO_IP, IP_ADD_MEMBERSHIP, mreq)` (IPv6: IPV6_JOIN_GROUP).
+    void join_group(std::string_view group, std::string_view interface = {});
+    void leave_group(std::string_view group, std::string_view interface = {});  ///< see join_group
+    /// IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS: how far multicast datagrams go (1, the default:
+    /// this network; 0: this host).
+    void set_multicast_ttl(int hops);
+    int multicast_ttl() const;  ///< the current multicast TTL / hop limit
+    /// IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP: whether this host's members get our datagrams.
+    void set_multicast_loop(bool on);
+    /// IP_MULTICAST_IF / IPV6_MULTICAST_IF: the interface multicast datagrams leave by, named as
+    /// for `join_group`.
+    void set_multicast_interface(std::string_view interface);
+
+    /// The bound address, with the real port after binding port 0 or after the first send of an
+    /// unbound endpoint (0.0.0.0:0 before). Python: `sk.getsockname()`.
+    address local_address() const;
+    /// The connected peer. Errors: "getpeername on 0.0.0.0:5000: Transport endpoint is not
+    /// connected". Python: `sk.getpeername()`.
+    address peer_address() const;
+
+    /// The descriptor (Python: `fileno()`) and the Asio socket, for anything cosock lacks.
+    int native_handle();
+    socket_type& asio_socket();  ///< see native_handle
+
+private:
+    using core_type = detail::socket_core<socket_type>;
+
+    detail::core_owner<socket_type> core_;
+};
+
+}  // namespace cosock
+
+#include <cosock/detail/udp_operations.hpp>

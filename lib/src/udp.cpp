@@ -1,0 +1,345 @@
+// udp.cpp — the compiled half of udp.hpp: the two system calls of the hot path, binding, opening,
+// name resolution and socket options.
+// SPDX-License-Identifier: MIT
+#include <cosock/udp.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+
+#include <net/if.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <fmt/format.h>
+#include <boost/asio/ip/multicast.hpp>
+#include <boost/asio/ip/unicast.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+
+namespace cosock {
+
+namespace asio = boost::asio;
+using udp = asio::ip::udp;
+using detail::error_code;
+
+namespace detail {
+
+error_code try_receive(int fd, asio::mutable_buffer buffer, datagram_info& info) {
+    udp::endpoint sender;
+    iovec iov{buffer.data(), buffer.size()};
+    msghdr msg{};
+    msg.msg_name = sender.data();
+    msg.msg_namelen = static_cast<socklen_t>(sender.capacity());
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    ssize_t n;
+    do n = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC);  // MSG_TRUNC: n is the real length
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return error_code(errno, asio::error::get_system_category());
+    if (msg.msg_namelen > 0 && msg.msg_namelen <= sender.capacity()) sender.resize(msg.msg_namelen);
+    info.full_size = static_cast<std::size_t>(n);
+    info.truncated = (msg.msg_flags & MSG_TRUNC) != 0;
+    info.size = std::min(info.full_size, buffer.size());
+    info.sender = address(sender);
+    return {};
+}
+
+error_code try_send(int fd, asio::const_buffer data, const udp::endpoint* to, std::size_t& sent) {
+    ssize_t n;
+    do {
+        n = to ? ::sendto(fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL, to->data(),
+                          static_cast<socklen_t>(to->size()))
+               : ::send(fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return error_code(errno, asio::error::get_system_category());
+    sent = static_cast<std::size_t>(n);
+    return {};
+}
+
+const address& local_where(udp_core& c) {
+    if (c.where.port() == 0) {
+        error_code ignored;
+        auto ep = c.socket.local_endpoint(ignored);
+        if (!ignored) c.where = ep;
+    }
+    return c.where;
+}
+
+namespace {
+
+/// Throws "<what> <where>: <reason>" when `ec` is set.
+void check(const error_code& ec, std::string_view what, const address& where) {
+    if (ec) throw error(ec, fmt::format("{} {}", what, where));
+}
+
+}  // namespace
+}  // namespace detail
+
+namespace {
+
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+/// The first address `a` resolves to, of `family` when given (a numeric `a` as is).
+udp::endpoint resolve_endpoint(const asio::any_io_executor& executor, const address& a, error_code& ec,
+                               const udp* family = nullptr) {
+    if (a.is_numeric()) return a.udp_endpoint();
+    udp::resolver resolver(executor);
+    auto results = resolver.resolve(a.host(), std::to_string(a.port()), ec);
+    if (ec) return {};
+    for (const auto& entry : results)
+        if (!family || entry.endpoint().protocol() == *family) return entry.endpoint();
+    ec = asio::error::host_not_found;
+    return {};
+}
+
+/// Opens, configures and binds; on failure says which step failed through `step`.
+udp::socket open_bound(asio::any_io_executor executor, const address& at, const udp_options& options,
+                       error_code& ec, const char*& step) {
+    udp::socket socket(executor);
+    step = "resolve";
+    auto endpoint = resolve_endpoint(executor, at, ec);
+    if (ec) return socket;
+    step = "bind to";
+    if (socket.open(endpoint.protocol(), ec)) return socket;
+    if (options.reuse_address && socket.set_option(udp::socket::reuse_address(true), ec)) return socket;
+    if (options.reuse_port && socket.set_option(reuse_port(true), ec)) return socket;
+    if (endpoint.address().is_v6() && socket.set_option(asio::ip::v6_only(options.v6_only), ec))
+        return socket;
+    socket.bind(endpoint, ec);
+    return socket;
+}
+
+template <class Option, class Core>
+void set(Core& c, Option option, const char* what) {
+    error_code ec;
+    c.socket.set_option(option, ec);
+    detail::check(ec, what, detail::local_where(c));
+}
+
+template <class Option, class Core>
+auto get(Core& c, const char* what) {
+    Option option;
+    error_code ec;
+    c.socket.get_option(option, ec);
+    detail::check(ec, what, detail::local_where(c));
+    return option.value();
+}
+
+/// An IPv6 interface index from a name ("lo") or a number ("1"); 0 when empty.
+unsigned long interface_index(std::string_view interface, error_code& ec) {
+    if (interface.empty()) return 0;
+    unsigned long index = 0;
+    auto [end, status] = std::from_chars(interface.data(), interface.data() + interface.size(), index);
+    if (status == std::errc() && end == interface.data() + interface.size()) return index;
+    index = ::if_nametoindex(std::string(interface).c_str());
+    if (index == 0) ec = asio::error::no_such_device;
+    return index;
+}
+
+/// Joins or leaves a multicast group (one body for both: the options differ only in their name).
+template <class Option>
+void membership(detail::udp_core& c, std::string_view group, std::string_view interface, const char* what) {
+    auto context = [&] {
+        return interface.empty() ? fmt::format("{} {}", what, group)
+                                 : fmt::format("{} {} via {}", what, group, interface);
+    };
+    error_code ec;
+    auto g = asio::ip::make_address(std::string(group), ec);
+    if (ec || !g.is_multicast())
+        throw error(make_error_code(errc::bad_address), context(), "not a multicast group");
+    auto family = c.socket.local_endpoint(ec).protocol();
+    detail::check(ec, context(), detail::local_where(c));
+    if ((family == udp::v6()) != g.is_v6())
+        throw error(std::make_error_code(std::errc::address_family_not_supported),
+                    fmt::format("{} on {}", context(), detail::local_where(c)),
+                    "the group's IP version differs from the endpoint's");
+    if (g.is_v4()) {
+        auto local = interface.empty() ? asio::ip::address_v4::any()
+                                       : asio::ip::make_address_v4(std::string(interface), ec);
+        if (ec) throw error(make_error_code(errc::bad_address), context(), "not an IPv4 interface address");
+        c.socket.set_option(Option(g.to_v4(), local), ec);
+    } else {
+        auto index = interface.empty() ? g.to_v6().scope_id() : interface_index(interface, ec);
+        if (!ec) c.socket.set_option(Option(g.to_v6(), index), ec);
+    }
+    if (ec) throw error(ec, fmt::format("{} on {}", context(), detail::local_where(c)));
+}
+
+}  // namespace
+
+// --- creating ---------------------------------------------------------------------------------
+
+udp_endpoint::udp_endpoint(socket_type socket) : core_(new core_type(std::move(socket))) {
+    auto& c = *core_.get();
+    error_code ignored;
+    c.where = c.socket.local_endpoint(ignored);
+    auto peer = c.socket.remote_endpoint(ignored);
+    if (!ignored) c.endpoint = peer;
+}
+
+udp_endpoint udp_endpoint::bind(const address& at, const udp_options& options) {
+    return bind(detail::current_executor(), at, options);
+}
+
+udp_endpoint udp_endpoint::bind(asio::any_io_executor executor, const address& at,
+                                const udp_options& options) {
+    const char* step = "bind to";
+    error_code ec;
+    auto socket = open_bound(std::move(executor), at, options, ec, step);
+    detail::check(ec, step, at);
+    return udp_endpoint(std::move(socket));
+}
+
+udp_endpoint udp_endpoint::bind(asio::any_io_executor executor, const address& at, const udp_options& options,
+                                std::error_code& ec) {
+    const char* step = "bind to";
+    error_code bec;
+    auto socket = open_bound(std::move(executor), at, options, bec, step);
+    ec = bec;
+    if (ec) return udp_endpoint();
+    return udp_endpoint(std::move(socket));
+}
+
+udp_endpoint udp_endpoint::open(address_family family) {
+    return open(detail::current_executor(), family);
+}
+
+udp_endpoint udp_endpoint::open(asio::any_io_executor executor, address_family family) {
+    udp::socket socket(executor);
+    error_code ec;
+    socket.open(family == address_family::v6 ? udp::v6() : udp::v4(), ec);
+    if (ec) throw error(ec, family == address_family::v6 ? "open IPv6 UDP socket" : "open IPv4 UDP socket");
+    return udp_endpoint(std::move(socket));
+}
+
+udp_endpoint udp_endpoint::open_for(const address& peer) {
+    return open(peer.is_numeric() && peer.ip().is_v6() ? address_family::v6 : address_family::v4);
+}
+
+address udp_endpoint::resolve(const address& a) {
+    if (a.is_numeric()) return a;
+    error_code ec;
+    auto endpoint = resolve_endpoint(detail::current_executor(), a, ec);
+    detail::check(ec, "resolve", a);
+    return endpoint;
+}
+
+// --- connected use ----------------------------------------------------------------------------
+
+void udp_endpoint::connect(const address& to) {
+    auto& c = core_.core("connect");
+    error_code ec;
+    auto family = c.socket.local_endpoint(ec).protocol();
+    auto endpoint = ec ? udp::endpoint() : resolve_endpoint(c.socket.get_executor(), to, ec, &family);
+    if (!ec) c.socket.connect(endpoint, ec);
+    detail::check(ec, "connect to", to);
+    c.endpoint = endpoint;
+    c.where = address();  // connecting binds an unbound endpoint: local_where() asks again
+}
+
+// --- state and options ------------------------------------------------------------------------
+
+void udp_endpoint::set_timeout(std::chrono::steady_clock::duration timeout) {
+    core_.core("set_timeout").timeout = std::max(timeout, std::chrono::steady_clock::duration::zero());
+}
+
+std::chrono::steady_clock::duration udp_endpoint::timeout() const {
+    return core_.core("timeout").timeout;
+}
+
+void udp_endpoint::close() {
+    if (auto* c = core_.get()) {
+        error_code ignored;
+        c->socket.close(ignored);
+    }
+}
+
+bool udp_endpoint::is_open() const noexcept {
+    return core_.get() && core_.get()->socket.is_open();
+}
+
+void udp_endpoint::set_broadcast(bool on) {
+    set(core_.core("set_broadcast"), asio::socket_base::broadcast(on), "set SO_BROADCAST on");
+}
+bool udp_endpoint::broadcast() const {
+    return get<asio::socket_base::broadcast>(core_.core("broadcast"), "get SO_BROADCAST on");
+}
+void udp_endpoint::set_send_buffer_size(int bytes) {
+    set(core_.core("set_send_buffer_size"), asio::socket_base::send_buffer_size(bytes), "set SO_SNDBUF on");
+}
+void udp_endpoint::set_receive_buffer_size(int bytes) {
+    set(core_.core("set_receive_buffer_size"), asio::socket_base::receive_buffer_size(bytes),
+        "set SO_RCVBUF on");
+}
+int udp_endpoint::send_buffer_size() const {
+    return get<asio::socket_base::send_buffer_size>(core_.core("send_buffer_size"), "get SO_SNDBUF on");
+}
+int udp_endpoint::receive_buffer_size() const {
+    return get<asio::socket_base::receive_buffer_size>(core_.core("receive_buffer_size"), "get SO_RCVBUF on");
+}
+void udp_endpoint::set_ttl(int hops) {
+    set(core_.core("set_ttl"), asio::ip::unicast::hops(hops), "set TTL on");
+}
+int udp_endpoint::ttl() const {
+    return get<asio::ip::unicast::hops>(core_.core("ttl"), "get TTL on");
+}
+
+void udp_endpoint::join_group(std::string_view group, std::string_view interface) {
+    membership<asio::ip::multicast::join_group>(core_.core("join_group"), group, interface, "join_group");
+}
+void udp_endpoint::leave_group(std::string_view group, std::string_view interface) {
+    membership<asio::ip::multicast::leave_group>(core_.core("leave_group"), group, interface, "leave_group");
+}
+void udp_endpoint::set_multicast_ttl(int hops) {
+    set(core_.core("set_multicast_ttl"), asio::ip::multicast::hops(hops), "set multicast TTL on");
+}
+int udp_endpoint::multicast_ttl() const {
+    return get<asio::ip::multicast::hops>(core_.core("multicast_ttl"), "get multicast TTL on");
+}
+void udp_endpoint::set_multicast_loop(bool on) {
+    set(core_.core("set_multicast_loop"), asio::ip::multicast::enable_loopback(on), "set multicast loop on");
+}
+
+void udp_endpoint::set_multicast_interface(std::string_view interface) {
+    auto& c = core_.core("set_multicast_interface");
+    auto context = fmt::format("set multicast interface {} on", interface);
+    error_code ec;
+    auto family = c.socket.local_endpoint(ec).protocol();
+    if (!ec && family == udp::v4()) {
+        auto local = asio::ip::make_address_v4(std::string(interface), ec);
+        if (ec)
+            throw error(make_error_code(errc::bad_address),
+                        context + " " + detail::local_where(c).to_string(), "not an IPv4 interface address");
+        c.socket.set_option(asio::ip::multicast::outbound_interface(local), ec);
+    } else if (!ec) {
+        auto index = interface_index(interface, ec);
+        if (!ec)
+            c.socket.set_option(asio::ip::multicast::outbound_interface(static_cast<unsigned>(index)), ec);
+    }
+    detail::check(ec, context, detail::local_where(c));
+}
+
+address udp_endpoint::local_address() const {
+    auto& c = core_.core("local_address");
+    error_code ec;
+    auto ep = c.socket.local_endpoint(ec);
+    detail::check(ec, "getsockname on", c.where);
+    return ep;
+}
+
+address udp_endpoint::peer_address() const {
+    auto& c = core_.core("peer_address");
+    error_code ec;
+    auto ep = c.socket.remote_endpoint(ec);
+    detail::check(ec, "getpeername on", detail::local_where(c));
+    return ep;
+}
+
+int udp_endpoint::native_handle() {
+    return core_.core("native_handle").socket.native_handle();
+}
+udp_endpoint::socket_type& udp_endpoint::asio_socket() {
+    return core_.core("asio_socket").socket;
+}
+
+}  // namespace cosock

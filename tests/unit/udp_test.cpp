@@ -1,0 +1,545 @@
+// tests/unit/udp_test.cpp — tests for cosock/udp.hpp, over loopback (IPv4 and IPv6) with port 0.
+// SPDX-License-Identifier: MIT
+#include <cosock/timeout.hpp>
+#include <cosock/udp.hpp>
+
+#include <array>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+
+#include "support/allocation_counter.hpp"
+#include "support/co_test.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Starts `op` in its own coroutine, cancellable through `signal`; `done` is set when it ends,
+/// `error` holds what it threw.
+template <class Op>
+void start_cancellable(Op op, boost::asio::cancellation_signal& signal, bool& done, std::exception_ptr& error,
+                       boost::asio::any_io_executor ex) {
+    boost::asio::co_spawn(
+        ex, [](Op op) -> cosock::task<void> { (void)co_await std::move(op); }(std::move(op)),
+        boost::asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e) {
+            error = e;
+            done = true;
+        }));
+}
+
+cosock::task<void> until(const bool& flag) {
+    for (int turn = 0; !flag; ++turn) {
+        if (turn > 100000) throw std::runtime_error("condition never became true");
+        co_await cosock_test::yield();
+    }
+}
+
+/// The message and code of what `op` throws ("" when it does not throw).
+template <class Op>
+cosock::task<std::pair<std::string, std::error_code>> failure_of(Op op) {
+    try {
+        (void)co_await std::move(op);
+    } catch (const cosock::error& e) {
+        co_return std::pair(std::string(e.what()), e.code());
+    }
+    co_return std::pair(std::string(), std::error_code());
+}
+
+/// An endpoint bound to ::1, or nullopt (with a message) where this machine has no IPv6.
+std::optional<cosock::udp_endpoint> bind_ipv6_loopback() {
+    try {
+        return cosock::udp_endpoint::bind({"::1", 0});
+    } catch (const cosock::error& e) {
+        BOOST_TEST_MESSAGE("IPv6 part skipped: no ::1 here: " << e.what());
+        return std::nullopt;
+    }
+}
+
+/// A loopback port where nobody listens (bound, then closed again).
+cosock::address free_port(const char* host = "127.0.0.1") {
+    auto probe = cosock::udp_endpoint::bind({host, 0});
+    return probe.local_address();
+}
+
+/// hello / hi between a bound server and an unbound client of the same family.
+cosock::task<void> hello_and_hi(cosock::udp_endpoint& server, cosock::address_family family) {
+    auto client = cosock::udp_endpoint::open(family);
+    auto sent = co_await client.send_to("hello", server.local_address());
+    auto [msg, addr] = co_await server.recv_from(1024);
+    co_await server.send_to("hi", addr);
+    auto [back, from] = co_await client.recv_from(1024);
+    BOOST_TEST(sent == 5u);
+    BOOST_TEST(msg == "hello");
+    BOOST_TEST(addr.ip() == server.local_address().ip());
+    BOOST_TEST(addr.port() == client.local_address().port());  // the first send bound the client
+    BOOST_TEST(back == "hi");
+    BOOST_TEST(from == server.local_address());
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(udp)
+
+COSOCK_CO_TEST(hello_and_hi_cross_ipv4_loopback) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    BOOST_TEST(server.local_address().port() != 0);
+    BOOST_TEST(server.local_address().host() == "127.0.0.1");
+    co_await hello_and_hi(server, cosock::address_family::v4);
+}
+
+COSOCK_CO_TEST(hello_and_hi_cross_ipv6_loopback) {
+    auto server = bind_ipv6_loopback();
+    if (!server) co_return;
+    BOOST_TEST(server->local_address().to_string().starts_with("[::1]:"));
+    co_await hello_and_hi(*server, cosock::address_family::v6);
+}
+
+COSOCK_CO_TEST(open_for_picks_the_family_of_the_peer) {
+    auto v4 = cosock::udp_endpoint::open_for({"127.0.0.1", 9000});
+    BOOST_TEST((v4.asio_socket().local_endpoint().protocol() == boost::asio::ip::udp::v4()));
+    BOOST_TEST(v4.local_address().port() == 0);  // unbound until its first send
+    if (!bind_ipv6_loopback()) co_return;
+    auto v6 = cosock::udp_endpoint::open_for({"::1", 9000});
+    BOOST_TEST((v6.asio_socket().local_endpoint().protocol() == boost::asio::ip::udp::v6()));
+}
+
+// A dual-stack IPv6 endpoint, bound to the IPv4-mapped loopback address (not to "::", so that
+// nothing listens beyond loopback), talks to IPv4 peers through mapped addresses.
+COSOCK_CO_TEST(an_ipv6_endpoint_also_talks_to_ipv4_unless_v6_only) {
+    if (!bind_ipv6_loopback()) co_return;
+    auto dual = cosock::udp_endpoint::bind({"::ffff:127.0.0.1", 0});
+    auto client = cosock::udp_endpoint::open();
+    co_await client.send_to("v4", {"127.0.0.1", dual.local_address().port()});
+    auto [msg, addr] = co_await dual.recv_from(100);
+    BOOST_TEST(msg == "v4");
+    BOOST_TEST(addr.to_string().starts_with("[::ffff:127.0.0.1]:"));
+    co_await dual.send_to("back", addr);
+    auto [back, from] = co_await client.recv_from(100);
+    BOOST_TEST(back == "back");
+    BOOST_TEST(from.port() == dual.local_address().port());
+    boost::asio::ip::v6_only only;
+    auto v6_only = cosock::udp_endpoint::bind({"::1", 0}, {.v6_only = true});
+    v6_only.asio_socket().get_option(only);
+    BOOST_TEST(only.value());
+    dual.asio_socket().get_option(only);
+    BOOST_TEST(!only.value());  // set explicitly, whatever the system's default
+}
+
+COSOCK_CO_TEST(recv_from_into_reports_truncation_with_the_full_size) {
+    for (const char* host : {"127.0.0.1", "::1"}) {
+        if (std::string(host) == "::1" && !bind_ipv6_loopback()) continue;
+        auto server = cosock::udp_endpoint::bind({host, 0});
+        auto client = cosock::udp_endpoint::open_for(server.local_address());
+        std::string big(100, 'x');
+        for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
+        co_await client.send_to(big, server.local_address());
+        co_await client.send_to("short", server.local_address());
+        std::array<char, 10> buf{};
+        auto cut = co_await server.recv_from_into(boost::asio::buffer(buf));
+        auto whole = co_await server.recv_from_into(boost::asio::buffer(buf));
+        BOOST_TEST(cut.truncated);
+        BOOST_TEST(cut.size == 10u);
+        BOOST_TEST(cut.full_size == 100u);
+        BOOST_TEST(cut.sender.port() == client.local_address().port());
+        BOOST_TEST(std::string(buf.data(), whole.size) == "short");
+        BOOST_TEST(!whole.truncated);
+        BOOST_TEST(whole.size == 5u);
+        BOOST_TEST(whole.full_size == 5u);
+    }
+}
+
+COSOCK_CO_TEST(recv_from_refuses_to_cut_a_datagram_and_goes_on_with_the_next) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto client = cosock::udp_endpoint::open();
+    co_await client.send_to(std::string(2000, 'z'), server.local_address());
+    co_await client.send_to("next", server.local_address());
+    auto [message, code] = co_await failure_of(server.recv_from(1024));
+    BOOST_TEST(message == fmt::format("recv_from on {}: datagram truncated: longer than the receive buffer",
+                                      server.local_address()));
+    BOOST_TEST((code == cosock::errc::datagram_truncated));
+    auto [next, from] = co_await server.recv_from(1024);
+    BOOST_TEST(next == "next");
+    // The non-throwing form says the same with an error code.
+    co_await client.send_to(std::string(2000, 'z'), server.local_address());
+    auto [ec, result] = co_await cosock::nothrow(server.recv_from(10));
+    BOOST_TEST((ec == cosock::errc::datagram_truncated));
+    BOOST_TEST(result.first.empty());
+}
+
+COSOCK_CO_TEST(zero_length_datagrams_are_sent_and_received) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto client = cosock::udp_endpoint::open();
+    auto sent = co_await client.send_to("", server.local_address());
+    auto [empty, from] = co_await server.recv_from(1024);
+    BOOST_TEST(sent == 0u);
+    BOOST_TEST(empty.empty());
+    BOOST_TEST(from.port() == client.local_address().port());
+    co_await client.send_to("", server.local_address());
+    std::array<char, 8> buf{};
+    auto info = co_await server.recv_from_into(boost::asio::buffer(buf));
+    BOOST_TEST(info.size == 0u);
+    BOOST_TEST(info.full_size == 0u);
+    BOOST_TEST(!info.truncated);
+    client.connect(server.local_address());
+    server.connect(from);
+    co_await server.send("");
+    auto got = co_await client.recv(10);  // an empty datagram, not an end of stream
+    co_await server.send("after");
+    auto after = co_await client.recv(10);
+    BOOST_TEST(got.empty());
+    BOOST_TEST(after == "after");
+    // A zero-size buffer still tells how long the datagram was.
+    co_await client.send("abc");
+    auto probe = co_await server.recv_from_into(boost::asio::mutable_buffer());
+    BOOST_TEST(probe.truncated);
+    BOOST_TEST(probe.full_size == 3u);
+}
+
+COSOCK_CO_TEST(the_largest_ipv4_datagram_crosses_whole_and_a_larger_one_is_refused) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto client = cosock::udp_endpoint::open();
+    std::string big(65507, 'x');
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7);
+    auto sent = co_await client.send_to(big, server.local_address());
+    auto [got, from] = co_await server.recv_from(65507);
+    BOOST_TEST(sent == 65507u);
+    BOOST_TEST((got == big));
+    auto [message, code] = co_await failure_of(client.send_to(big + "x", server.local_address()));
+    BOOST_TEST(message == fmt::format("send_to {}: Message too long", server.local_address()));
+    BOOST_TEST((code == std::errc::message_size));
+}
+
+COSOCK_CO_TEST(connected_endpoints_use_send_and_recv) {
+    for (const char* host : {"127.0.0.1", "::1"}) {
+        if (std::string(host) == "::1" && !bind_ipv6_loopback()) continue;
+        auto a = cosock::udp_endpoint::bind({host, 0});
+        auto b = cosock::udp_endpoint::bind({host, 0});
+        a.connect(b.local_address());
+        b.connect(a.local_address());
+        BOOST_TEST(a.peer_address() == b.local_address());
+        auto n = co_await a.send("ping");
+        auto ping = co_await b.recv(100);
+        co_await b.send("pong");
+        std::array<char, 16> buf{};
+        auto pong = co_await a.recv_from_into(boost::asio::buffer(buf));
+        BOOST_TEST(n == 4u);
+        BOOST_TEST(ping == "ping");
+        BOOST_TEST(std::string(buf.data(), pong.size) == "pong");
+        BOOST_TEST(pong.sender == b.local_address());
+        // Only the peer's datagrams arrive on a connected endpoint.
+        auto stranger = cosock::udp_endpoint::open_for(a.local_address());
+        co_await stranger.send_to("ignored", a.local_address());
+        co_await b.send("from b");
+        auto only = co_await a.recv(100);
+        BOOST_TEST(only == "from b");
+    }
+}
+
+COSOCK_CO_TEST(connect_resolves_a_name_and_send_to_refuses_one) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto client = cosock::udp_endpoint::open();
+    cosock::address by_name{"localhost", server.local_address().port()};
+    auto resolved = cosock::udp_endpoint::resolve(by_name);
+    BOOST_TEST(resolved.is_numeric());
+    BOOST_TEST(resolved.port() == server.local_address().port());
+    auto numeric = cosock::udp_endpoint::resolve(server.local_address());
+    BOOST_TEST(numeric == server.local_address());
+    auto [message, code] = co_await failure_of(client.send_to("x", by_name));
+    BOOST_TEST(message == fmt::format("send_to localhost:{}: bad address", by_name.port()));
+    BOOST_TEST((code == cosock::errc::bad_address));
+    client.connect(by_name);  // an IPv4 endpoint: the IPv4 address of localhost
+    co_await client.send("named");
+    auto [got, from] = co_await server.recv_from(100);
+    BOOST_TEST(got == "named");
+}
+
+COSOCK_CO_TEST(a_connected_endpoint_reports_connection_refused_on_the_next_receive) {
+    for (const char* host : {"127.0.0.1", "::1"}) {
+        if (std::string(host) == "::1" && !bind_ipv6_loopback()) continue;
+        auto gone = free_port(host);
+        auto client = cosock::udp_endpoint::open_for(gone);
+        client.connect(gone);
+        co_await client.send("anyone?");
+        auto [message, code] = co_await failure_of(cosock::timeout(5s, client.recv(100)));
+        BOOST_TEST(message == fmt::format("recv from {}: Connection refused", gone));
+        BOOST_TEST((code == std::errc::connection_refused));
+    }
+}
+
+COSOCK_CO_TEST(send_without_a_peer_is_a_clear_error) {
+    auto e = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto [message, code] = co_await failure_of(e.send("x"));
+    BOOST_TEST(message == fmt::format("send on {}: Destination address required", e.local_address()));
+    BOOST_TEST((code == std::errc::destination_address_required));
+    BOOST_CHECK_EXCEPTION(e.peer_address(), cosock::error, [&](const cosock::error& err) {
+        return err.what() ==
+               fmt::format("getpeername on {}: Transport endpoint is not connected", e.local_address());
+    });
+}
+
+COSOCK_CO_TEST(a_timed_out_recv_from_names_the_endpoint_and_loses_nothing) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto start = std::chrono::steady_clock::now();
+    std::string message;
+    try {
+        (void)co_await cosock::timeout(50ms, server.recv_from(10));
+    } catch (const cosock::timeout_error& e) {
+        message = e.what();
+        BOOST_TEST((e.code() == std::errc::timed_out));
+    }
+    auto took = std::chrono::steady_clock::now() - start;
+    BOOST_TEST(message == fmt::format("recv_from on {}: timed out after 0.05 s", server.local_address()));
+    BOOST_TEST((took >= 50ms && took < 5s));
+    auto client = cosock::udp_endpoint::open();
+    co_await client.send_to("late", server.local_address());
+    auto [late, from] = co_await cosock::timeout(5s, server.recv_from(10));
+    BOOST_TEST(late == "late");
+}
+
+COSOCK_CO_TEST(a_per_endpoint_timeout_applies_to_every_receive) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto client = cosock::udp_endpoint::open();
+    BOOST_TEST((server.timeout() == 0s));
+    server.set_timeout(30ms);
+    BOOST_TEST((server.timeout() == 30ms));
+    for (int i = 0; i < 3; ++i) {
+        co_await client.send_to("x", server.local_address());
+        auto [x, from] = co_await server.recv_from(10);  // in time
+        BOOST_TEST(x == "x");
+    }
+    std::array<char, 4> buf{};
+    BOOST_CHECK_THROW(co_await server.recv_from_into(boost::asio::buffer(buf)), cosock::timeout_error);
+    BOOST_CHECK_THROW(co_await server.recv(10), cosock::timeout_error);
+    auto [ec, nothing] = co_await cosock::nothrow(server.recv_from(10));
+    BOOST_TEST((ec == std::errc::timed_out));
+    // The unbound client names its real port once its first send has bound it.
+    auto [message, code] = co_await failure_of(cosock::timeout(10ms, client.recv_from(10)));
+    BOOST_TEST(message == fmt::format("recv_from on {}: timed out after 0.01 s", client.local_address()));
+    BOOST_TEST(client.local_address().port() != 0);
+}
+
+COSOCK_CO_TEST(recv_from_into_and_send_to_allocate_nothing_in_steady_state) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto client = cosock::udp_endpoint::open();
+    auto to = server.local_address();
+    // An echo coroutine: its receive usually waits (the async_wait path), the client's receive
+    // sometimes finds the answer there already (the recvmsg-first path): both are measured.
+    bool echo_done = false;
+    std::exception_ptr echo_error;
+    boost::asio::cancellation_signal unused;
+    boost::asio::co_spawn(
+        co_await boost::asio::this_coro::executor,
+        [](cosock::udp_endpoint& server) -> cosock::task<void> {
+            std::array<char, 64> in{};
+            for (;;) {
+                auto info = co_await server.recv_from_into(boost::asio::buffer(in));
+                if (info.size == 4 && std::string_view(in.data(), 4) == "stop") co_return;
+                co_await server.send_to(boost::asio::buffer(in.data(), info.size), info.sender);
+            }
+        }(server),
+        [&](std::exception_ptr e) {
+            echo_error = e;
+            echo_done = true;
+        });
+    std::array<char, 64> out{}, in{};
+    auto round_trip = [&]() -> cosock::task<void> {
+        co_await client.send_to(boost::asio::buffer(out), to);
+        auto info = co_await client.recv_from_into(boost::asio::buffer(in));
+        if (info.size != out.size()) throw std::runtime_error("short echo");
+    };
+    for (int i = 0; i < 10; ++i) co_await round_trip();  // warm up Asio's recycled handler memory
+    auto before = cosock_test::allocations();
+    for (int i = 0; i < 200; ++i) {
+        co_await client.send_to(boost::asio::buffer(out), to);
+        auto info = co_await client.recv_from_into(boost::asio::buffer(in));
+        BOOST_TEST(info.size == out.size());
+        // Now and then the answer is already there before we ask: the recvmsg-first path.
+        if (i % 2 == 0) {
+            co_await client.send_to(boost::asio::buffer(out), to);
+            for (int turn = 0; client.asio_socket().available() == 0 && turn < 100000; ++turn)
+                co_await cosock_test::yield();
+            auto ready = co_await client.recv_from_into(boost::asio::buffer(in));
+            BOOST_TEST(ready.size == out.size());
+        }
+    }
+    BOOST_TEST(cosock_test::allocations() - before == 0u);
+    co_await client.send_to("stop", to);
+    co_await until(echo_done);
+    BOOST_TEST(!echo_error);
+    // The counter does see allocations: recv_from(max) returns a new string each time.
+    co_await client.send_to(boost::asio::buffer(out), to);
+    co_await client.send_to("stop", to);  // nobody echoes any more: read our own datagram
+    before = cosock_test::allocations();
+    auto self = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    co_await client.send_to(boost::asio::buffer(out), self.local_address());
+    auto data = co_await self.recv_from(in.size());
+    BOOST_TEST(cosock_test::allocations() - before > 0u);
+}
+
+COSOCK_CO_TEST(a_second_concurrent_receive_fails_clearly) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    bool done = false;
+    std::exception_ptr error;
+    boost::asio::cancellation_signal cancel;
+    start_cancellable(server.recv_from(10), cancel, done, error, co_await boost::asio::this_coro::executor);
+    co_await cosock_test::yield();
+    auto [message, code] = co_await failure_of(server.recv_from(10));
+    BOOST_TEST(message == fmt::format("recv_from on {}: another read is already pending on this socket",
+                                      server.local_address()));
+    BOOST_TEST((code == cosock::errc::concurrent_read));
+    auto client = cosock::udp_endpoint::open();
+    co_await client.send_to("x", server.local_address());  // the first receive still works
+    co_await until(done);
+    BOOST_TEST(!error);
+}
+
+COSOCK_CO_TEST(a_cancelled_receive_loses_no_datagram) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    bool done = false;
+    std::exception_ptr error;
+    boost::asio::cancellation_signal cancel;
+    start_cancellable(server.recv_from(10), cancel, done, error, co_await boost::asio::this_coro::executor);
+    co_await cosock_test::yield();
+    cancel.emit(boost::asio::cancellation_type::terminal);
+    co_await until(done);
+    BOOST_TEST((error && cosock::is_cancellation(error)));
+    auto client = cosock::udp_endpoint::open();
+    co_await client.send_to("kept", server.local_address());
+    auto [kept, from] = co_await server.recv_from(10);
+    BOOST_TEST(kept == "kept");
+}
+
+COSOCK_CO_TEST(destroying_an_endpoint_with_a_pending_receive_is_safe) {
+    bool done = false;
+    std::exception_ptr error;
+    boost::asio::cancellation_signal unused;
+    auto server = std::make_optional(cosock::udp_endpoint::bind({"127.0.0.1", 0}));
+    server->set_timeout(5s);  // the timer's pending wait must not outlive the core either
+    start_cancellable(server->recv_from(10), unused, done, error, co_await boost::asio::this_coro::executor);
+    co_await cosock_test::yield();
+    server.reset();  // the receive completes with operation_aborted; ASan checks the rest
+    co_await until(done);
+    BOOST_TEST((error && cosock::is_cancellation(error)));
+}
+
+COSOCK_CO_TEST(a_port_already_in_use_is_a_clear_bind_error) {
+    auto first = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto at = first.local_address();
+    BOOST_CHECK_EXCEPTION(cosock::udp_endpoint::bind(at), cosock::error, [&](const cosock::error& e) {
+        return e.what() == fmt::format("bind to {}: Address already in use", at) &&
+               e.code() == std::errc::address_in_use;
+    });
+    std::error_code ec;
+    auto second = cosock::udp_endpoint::bind(co_await boost::asio::this_coro::executor, at, {}, ec);
+    BOOST_TEST((ec == std::errc::address_in_use));
+    BOOST_TEST(!second.is_open());
+    // With SO_REUSEADDR on both, two endpoints may share a port (multicast receivers do).
+    auto shared = cosock::udp_endpoint::bind({"127.0.0.1", 0}, {.reuse_address = true});
+    auto again = cosock::udp_endpoint::bind(shared.local_address(), {.reuse_address = true});
+    BOOST_TEST(again.local_address() == shared.local_address());
+}
+
+COSOCK_CO_TEST(a_moved_from_endpoint_says_it_is_not_open) {
+    auto e = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto other = std::move(e);
+    BOOST_TEST(!e.is_open());
+    BOOST_TEST(other.is_open());
+    BOOST_CHECK_EXCEPTION((void)e.recv_from(1), cosock::error, [](const cosock::error& err) {
+        return err.what() == std::string("recv_from: socket not open");
+    });
+    other.close();
+    BOOST_TEST(!other.is_open());
+    auto [message, code] = co_await failure_of(other.send_to("x", {"127.0.0.1", 9}));
+    BOOST_TEST(message == "send_to 127.0.0.1:9: Bad file descriptor");
+}
+
+COSOCK_CO_TEST(an_adopted_asio_socket_works_like_any_endpoint) {
+    boost::asio::ip::udp::socket raw(
+        co_await boost::asio::this_coro::executor,
+        boost::asio::ip::udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+    cosock::udp_endpoint adopted(std::move(raw));
+    auto client = cosock::udp_endpoint::open();
+    co_await client.send_to("adopted", adopted.local_address());
+    auto [msg, from] = co_await adopted.recv_from(100);
+    BOOST_TEST(msg == "adopted");
+    BOOST_TEST(adopted.native_handle() >= 0);
+}
+
+COSOCK_CO_TEST(options_can_be_set_and_read) {
+    auto e = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    BOOST_TEST(!e.broadcast());
+    e.set_broadcast(true);
+    BOOST_TEST(e.broadcast());
+    e.set_receive_buffer_size(256 * 1024);
+    BOOST_TEST(e.receive_buffer_size() > 0);  // the kernel may cap (rmem_max) or double it
+    e.set_send_buffer_size(64 * 1024);
+    BOOST_TEST(e.send_buffer_size() > 0);
+    e.set_ttl(7);
+    BOOST_TEST(e.ttl() == 7);
+    e.set_multicast_ttl(0);
+    BOOST_TEST(e.multicast_ttl() == 0);
+    e.set_multicast_loop(true);
+    BOOST_CHECK_EXCEPTION(e.join_group("127.0.0.1"), cosock::error, [](const cosock::error& err) {
+        return err.what() == std::string("join_group 127.0.0.1: not a multicast group");
+    });
+    BOOST_CHECK_EXCEPTION(e.join_group("ff02::1"), cosock::error, [&](const cosock::error& err) {
+        return err.what() == fmt::format(
+                                 "join_group ff02::1 on {}: the group's IP version differs from the "
+                                 "endpoint's",
+                                 e.local_address());
+    });
+    co_return;
+}
+
+// Multicast without leaving the machine: the receiver binds the group address itself (not a
+// wildcard address), joins the group on the loopback interface, and the datagram leaves by it with
+// TTL 0 (this host only).
+COSOCK_CO_TEST(an_ipv4_multicast_group_joined_on_loopback_receives_and_leaves) {
+    const char* group = "239.255.42.99";
+    auto receiver = cosock::udp_endpoint::bind({group, 0}, {.reuse_address = true});
+    receiver.join_group(group, "127.0.0.1");
+    auto sender = cosock::udp_endpoint::open();
+    sender.set_multicast_interface("127.0.0.1");
+    sender.set_multicast_ttl(0);
+    sender.set_multicast_loop(true);
+    co_await sender.send_to("to the group", {group, receiver.local_address().port()});
+    auto [got, from] = co_await cosock::timeout(5s, receiver.recv_from(100));
+    BOOST_TEST(got == "to the group");
+    receiver.leave_group(group, "127.0.0.1");
+    BOOST_CHECK_EXCEPTION(
+        receiver.leave_group(group, "127.0.0.1"), cosock::error, [&](const cosock::error& e) {
+            return e.what() ==
+                   fmt::format("leave_group {} via 127.0.0.1 on {}: Cannot assign requested address", group,
+                               receiver.local_address());
+        });
+}
+
+// IPv6: joining and leaving on the loopback interface (by name and by index). Loopback carries
+// no IPv6 multicast on many systems (no route), so nothing is sent: an endpoint bound to a
+// wildcard address to receive it would listen beyond loopback.
+COSOCK_CO_TEST(an_ipv6_multicast_group_can_be_joined_and_left_on_loopback) {
+    if (!bind_ipv6_loopback()) co_return;
+    auto member = cosock::udp_endpoint::open(cosock::address_family::v6);
+    member.join_group("ff01::4242", "lo");
+    member.leave_group("ff01::4242", "lo");
+    auto index = std::to_string(boost::asio::ip::make_address_v6("::1%lo").scope_id());
+    member.join_group("ff01::4242", index);
+    member.leave_group("ff01::4242%lo");  // the scope names the interface
+    member.set_multicast_interface("lo");
+    member.set_multicast_ttl(0);
+    BOOST_TEST(member.multicast_ttl() == 0);
+    BOOST_CHECK_EXCEPTION(member.join_group("ff01::4242", "no-such-interface"), cosock::error,
+                          [](const cosock::error& e) {
+                              return e.what() == std::string(
+                                                     "join_group ff01::4242 via no-such-interface on "
+                                                     "[::]:0: No such device");
+                          });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
