@@ -4,17 +4,21 @@
 // How to read this codebase: start with examples/tcp_hello_server.cpp next to
 // examples/python/tcp_hello_server.py: each C++ line does what the Python line beside it does.
 // The types it uses live in the header named after their protocol: tcp_listener and tcp_stream
-// in tcp.hpp. Errors are in error.hpp, addresses in address.hpp; task, run, sleep and task_scope
-// in task.hpp. Each header's implementation is the .cpp of the same name under lib/src/ (run.cpp
+// in tcp.hpp, udp_endpoint in udp.hpp. Timeouts are in timeout.hpp, console input in
+// console.hpp, errors in error.hpp, addresses in address.hpp; task, run, sleep and task_scope in
+// task.hpp. Each header's implementation is the .cpp of the same name under lib/src/ (run.cpp
 // for task.hpp), and its unit test is tests/unit/<name>_test.cpp. Anything in cosock::detail or
 // a detail/ folder is plumbing you can skip on a first read; docs/design.md says why it is built
 // the way it is.
 #pragma once
 
-#include <cosock/address.hpp>
-#include <cosock/console.hpp>
-#include <cosock/error.hpp>
+// In reading order, not alphabetical:
+// clang-format off
 #include <cosock/task.hpp>
+#include <cosock/error.hpp>
+#include <cosock/address.hpp>
 #include <cosock/tcp.hpp>
-#include <cosock/timeout.hpp>
 #include <cosock/udp.hpp>
+#include <cosock/timeout.hpp>
+#include <cosock/console.hpp>
+// clang-format on
