@@ -69,7 +69,8 @@ SCENARIOS = [
          args=["--size", "64"], op="connection opened", unit="k connections/s", servers=FOUR),
     dict(key="timeout", title="TCP ping-pong, 100 connections, 64 B, read timeout " + TIMEOUT_S + " s",
          mode="pingpong", args=["--conns", "100", "--size", "64"], op="round trip",
-         unit="k round trips/s", servers=["cosock --timeout", "asio-coro naive ||", "asio-coro", "epoll"]),
+         unit="k round trips/s",
+         servers=["cosock --timeout", "asio-coro naive ||", "cosock", "asio-coro", "epoll"]),
 ]
 REFS = ["asio-coro", "epoll"]
 

@@ -45,7 +45,8 @@ failure make(std::string_view host, long long port, ip::address& ip, std::string
 
 /// Splits "host:port" / "[v6]:port" and checks both halves.
 failure parse_into(std::string_view text, ip::address& ip, std::string& name, std::uint16_t& port) {
-    std::string_view host, digits;
+    std::string_view host;
+    std::string_view digits;
     if (text.starts_with('[')) {
         auto close = text.find(']');
         if (close == std::string_view::npos) return "missing ']' after IPv6 address";

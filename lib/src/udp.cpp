@@ -32,7 +32,7 @@ error_code try_receive(int fd, asio::mutable_buffer buffer, datagram_info& info)
     msg.msg_namelen = static_cast<socklen_t>(sender.capacity());
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    ssize_t n;
+    ssize_t n = 0;
     do n = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC);  // MSG_TRUNC: n is the real length
     while (n < 0 && errno == EINTR);
     if (n < 0) return error_code(errno, asio::error::get_system_category());
@@ -45,7 +45,7 @@ error_code try_receive(int fd, asio::mutable_buffer buffer, datagram_info& info)
 }
 
 error_code try_send(int fd, asio::const_buffer data, const udp::endpoint* to, std::size_t& sent) {
-    ssize_t n;
+    ssize_t n = 0;
     do {
         n = to ? ::sendto(fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL, to->data(),
                           static_cast<socklen_t>(to->size()))
