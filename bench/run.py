@@ -12,7 +12,7 @@ the operations) and its RSS per idle connection, as ratios to plain epoll in the
     python3 bench/run.py --bench-dir BUILD/bench --cosock BUILD/examples/echo_server
     python3 bench/run.py ... --write-docs      # also rewrite docs/performance.md's results + chart
     python3 bench/run.py ... --quick           # smoke: every server, every scenario, ~1 s each
-    python3 bench/run.py ... --callgrind       # instructions per operation (valgrind), no table
+    python3 bench/run.py ... --callgrind       # instructions (valgrind) and system calls (perf) per op
 
 `cmake --build BUILD --target run_bench` runs the first line. Python 3 standard library only.
 Every process it starts is bounded in time and stopped by its PID; traffic stays on loopback.
@@ -258,6 +258,11 @@ def ratio_stats(reps, server, ref, value):
     return statistics.median(ratios), min(ratios), max(ratios)
 
 
+def md(name):
+    """A server's name in a Markdown table cell ("naive ||" would end the cell)."""
+    return name.replace("|", "\\|")
+
+
 def fmt_ratio(s):
     if s is None:
         return "–"
@@ -277,7 +282,7 @@ def build_tables(results, cfg):
         for name in sc["servers"]:
             runs = [rep[name] for rep in reps if name in rep]
             if not runs:
-                out.append(f"| {sc['title']} | {name} | failed | | | | |")
+                out.append(f"| {sc['title']} | {md(name)} | failed | | | | |")
                 continue
             tput = statistics.median(throughput(sc, r) for r in runs)
             cpu = statistics.median(per_op_us(r) for r in runs)
@@ -289,7 +294,7 @@ def build_tables(results, cfg):
             unit = sc["unit"]
             tp = f"{tput:.2f} {unit}" if unit == "GB/s" else f"{tput:.1f} {unit}"
             per = "64 KiB" if sc["key"] == "bulk" else sc["op"]
-            out.append(f"| {sc['title']} | {name} | {tp} | {cpu:.2f} µs per {per} | {kshare} | "
+            out.append(f"| {sc['title']} | {md(name)} | {tp} | {cpu:.2f} µs per {per} | {kshare} | "
                        f"{fmt_ratio(ratios['asio-coro'])} | {fmt_ratio(ratios['epoll'])} |")
     out.append("")
     out.append(f"| server | RSS per idle connection ({cfg.idle_conns} connections) | RSS ÷ asio-coro | RSS ÷ epoll |")
@@ -388,24 +393,40 @@ CALLGRIND_CASES = [  # (scenario key, servers, operations in the short run; the 
 ]
 
 
+def syscall_tool():
+    """'perf' when the kernel's syscall tracepoints can be counted (native speed), else 'strace'
+    (which slows the server, and so changes how often a speculative read finds data), else None."""
+    if shutil.which("perf"):
+        probe = subprocess.run(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "true"],
+                               capture_output=True, text=True)
+        if probe.returncode == 0 and "raw_syscalls:sys_enter" in probe.stderr:
+            return "perf"
+    return "strace" if shutil.which("strace") else None
+
+
 def counted_run(name, scenario, cfg, count, tool):
-    """Runs `count` operations against `name` under `tool` ('callgrind' or 'strace'); returns the
-    server's total instructions (callgrind) or system calls (strace) for the whole process."""
+    """Runs `count` operations against `name` and returns the server's user-space instructions
+    (tool 'callgrind') or system calls ('perf' or 'strace') over the run."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out")
-        if tool == "callgrind":
-            prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-        else:
-            prefix = ["strace", "-f", "-c", "-o", out]
+        prefix = {"callgrind": ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"],
+                  "strace": ["strace", "-f", "-c", "-o", out]}.get(tool, [])
         server, port = start_server(name, cfg, extra_prefix=prefix, stderr_path=os.path.join(tmp, "err"),
                                     timeout=60)
+        counter = None
         try:
+            if tool == "perf":
+                counter = Proc(["perf", "stat", "-x,", "-o", out, "-e", "raw_syscalls:sys_enter",
+                                "-p", str(server.pid)])
+                time.sleep(0.5)  # attached
             load = Proc(loadgen_argv(cfg, scenario, port, ["--count", str(count), "--warmup", "0",
                                                             "--duration", "600"]))
             result = load.line(600)
             if load.wait(30) != 0 or not result.startswith("result"):
                 raise Failure(f"loadgen failed: {result}")
         finally:
+            if counter:
+                counter.stop(signal.SIGINT, grace=10)  # perf writes its count on SIGINT
             if tool == "strace":  # signal the traced server, not strace (which would detach)
                 with open(f"/proc/{server.pid}/task/{server.pid}/children") as f:
                     for child in f.read().split():
@@ -417,12 +438,15 @@ def counted_run(name, scenario, cfg, count, tool):
     if tool == "callgrind":
         m = re.search(r"^summary:\s+(\d+)", text, re.M) or re.search(r"^totals:\s+(\d+)", text, re.M)
         return int(m.group(1))
+    if tool == "perf":
+        return sum(int(float(line.split(",")[0])) for line in text.splitlines()
+                   if "raw_syscalls:sys_enter" in line)
     total = [line.split() for line in text.splitlines() if line.rstrip().endswith(" total")]
     return int(total[-1][3])  # % time, seconds, usecs/call, calls, [errors,] "total"
 
 
 def callgrind(cfg):
-    tools = [t for t in ("callgrind", "strace") if shutil.which("valgrind" if t == "callgrind" else t)]
+    tools = (["callgrind"] if shutil.which("valgrind") else []) + [t for t in [syscall_tool()] if t]
     by_key = {s["key"]: s for s in SCENARIOS}
     lines = ["| operation | server | user-space instructions per operation | system calls per operation |",
              "|---|---|---|---|"]
@@ -430,19 +454,29 @@ def callgrind(cfg):
         sc = by_key[key]
         for name in servers:
             cells = []
-            for tool in ("callgrind", "strace"):
+            for kind in ("callgrind", "syscalls"):
+                tool = kind if kind == "callgrind" else (tools[-1] if tools and tools[-1] != "callgrind" else None)
                 if tool not in tools:
                     cells.append("–")
                     continue
-                small = counted_run(name, sc, cfg, n, tool)
-                large = counted_run(name, sc, cfg, 2 * n, tool)
-                per = (large - small) / n
-                cells.append(f"{per:,.0f}" if tool == "callgrind" else f"{per:.2f}")
-            lines.append(f"| {sc['op']} ({key}) | {name} | {cells[0]} | {cells[1]} |")
+                if tool == "callgrind":
+                    per = (counted_run(name, sc, cfg, 2 * n, tool) - counted_run(name, sc, cfg, n, tool)) / n
+                    cells.append(f"{per:,.0f}")
+                    continue
+                # System calls at native speed depend on timing: 4 times the operations, median of 3.
+                m = 4 * n
+                per = statistics.median(
+                    (counted_run(name, sc, cfg, 2 * m, tool) - counted_run(name, sc, cfg, m, tool)) / m
+                    for _ in range(3))
+                cells.append(f"{per:.2f}")
+            lines.append(f"| {sc['op']} ({key}) | {md(name)} | {cells[0]} | {cells[1]} |")
             print(lines[-1], file=sys.stderr, flush=True)
+    how = {"perf": "natively under `perf stat -e raw_syscalls:sys_enter`",
+           "strace": "under `strace -f -c` (which slows the server)"}.get(tools[-1] if tools else "", "")
     text = (f"Counted {datetime.date.today().isoformat()}: each server ran N and 2N operations under "
-            f"`valgrind --tool=callgrind` and under `strace -f -c`; the tables show (count(2N) − count(N)) / N, "
-            f"so start-up and set-up cancel out.\n\n" + "\n".join(lines))
+            f"`valgrind --tool=callgrind` (instructions) and {how} (system calls; N four times larger, "
+            f"median of three); the table shows (count(2N) − count(N)) / N, so start-up and set-up "
+            f"cancel out.\n\n" + "\n".join(lines))
     print(text)
     return text
 
@@ -486,12 +520,13 @@ def main():
               f"{cfg.idle_conns}", file=sys.stderr)
         cfg.idle_conns = hard - 64
 
-    # Server on CPU 0, load (and this script) on CPU 1.
-    pinned = (os.cpu_count() or 1) >= 2 and shutil.which("taskset")
-    cfg.pin_server = ["taskset", "-c", "0"] if pinned else []
-    cfg.pin_load = ["taskset", "-c", "1"] if pinned else []
+    # Server on CPU 0, load (and this script) on CPU 1: the first two CPUs this process may use.
+    cpus = sorted(os.sched_getaffinity(0))
+    pinned = len(cpus) >= 2 and shutil.which("taskset")
+    cfg.pin_server = ["taskset", "-c", str(cpus[0])] if pinned else []
+    cfg.pin_load = ["taskset", "-c", str(cpus[1])] if pinned else []
     if pinned:
-        os.sched_setaffinity(0, {1})
+        os.sched_setaffinity(0, {cpus[1]})
     else:
         print("run.py: fewer than 2 CPUs or no taskset: server and load are not pinned", file=sys.stderr)
 
