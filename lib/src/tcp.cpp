@@ -256,7 +256,7 @@ bool is_resource_shortage(const error_code& ec) {
 bool is_per_connection(const error_code& ec) {
     return ec == asio::error::connection_aborted || ec == std::errc::protocol_error ||
            ec == std::errc::operation_not_permitted  // EPERM: a firewall rule refused this one
-           || ec == std::errc::timed_out;  // the listener's timeout: a server keeps waiting
+           || ec == std::errc::timed_out;            // the listener's timeout: a server keeps waiting
 }
 
 /// One connection's coroutine inside serve's scope: its exception goes to on_error, not up.
@@ -282,7 +282,8 @@ task<void> tcp_listener::serve(connection_handler handler, serve_options options
                 fmt::print(stderr, "{}: connection from {}: {}\n", detail::program_name(), peer,
                            error.what());
             } catch (...) {
-                fmt::print(stderr, "{}: connection from {}: unknown exception\n", detail::program_name(), peer);
+                fmt::print(stderr, "{}: connection from {}: unknown exception\n", detail::program_name(),
+                           peer);
             }
         };
     if (!options.on_accept_error)

@@ -192,9 +192,9 @@ public:
     /// or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the loop backs off (10 ms doubling to 500 ms)
     /// instead of spinning and accepts again once resources return; failures that concern one
     /// client only (ECONNABORTED, EPROTO, EPERM) and the listener's own timeout are skipped. Any
-    /// other accept error stops accepting, gives running connections `grace`, then is thrown. On cancellation or `close()`: stops accepting, gives running connections
-    /// `options.grace` to finish, cancels the rest, waits for them, then ends (rethrowing the
-    /// cancellation if it was cancelled).
+    /// other accept error stops accepting, gives running connections `grace`, then is thrown. On cancellation
+    /// or `close()`: stops accepting, gives running connections `options.grace` to finish, cancels the rest,
+    /// waits for them, then ends (rethrowing the cancellation if it was cancelled).
     task<void> serve(connection_handler handler, serve_options options = {});
 
     /// The timeout of each later `accept`; zero: none (the default: `cosock::default_timeout()`).
