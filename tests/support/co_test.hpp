@@ -4,7 +4,10 @@
 
 #include <chrono>
 #include <exception>
+#include <stdexcept>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -34,6 +37,28 @@ inline void run_for(cosock::task<void> body, std::chrono::seconds limit = std::c
 /// Lets the event loop run other ready work once (no time passes: not a sleep).
 inline cosock::task<void> yield() {
     co_await boost::asio::post(co_await boost::asio::this_coro::executor, boost::asio::use_awaitable);
+}
+
+/// Waits until `flag` is true, letting other coroutines run (bounded: fails after many turns,
+/// never sleeps).
+inline cosock::task<void> until(const bool& flag) {
+    for (int turn = 0; !flag; ++turn) {
+        if (turn > 100000) throw std::runtime_error("condition never became true");
+        co_await yield();
+    }
+}
+
+/// Starts `op` in its own coroutine, cancellable through `signal`; `done` is set when it ends,
+/// `error` holds what it threw.
+template <class Op>
+void start_cancellable(Op op, boost::asio::cancellation_signal& signal, bool& done, std::exception_ptr& error,
+                       boost::asio::any_io_executor ex) {
+    boost::asio::co_spawn(
+        ex, [](Op op) -> cosock::task<void> { (void)co_await std::move(op); }(std::move(op)),
+        boost::asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e) {
+            error = e;
+            done = true;
+        }));
 }
 
 }  // namespace cosock_test

@@ -21,13 +21,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// Waits until `flag` is true, letting other coroutines run (bounded: fails after many turns).
-cosock::task<void> until(const bool& flag) {
-    for (int turn = 0; !flag; ++turn) {
-        if (turn > 100000) throw std::runtime_error("condition never became true");
-        co_await cosock_test::yield();
-    }
-}
+using cosock_test::until;
 
 cosock::task<void> wait_forever(bool& started, bool& unwound) {
     struct on_exit {

@@ -35,25 +35,8 @@ cosock::task<connected_pair> connect_pair() {
     co_return p;
 }
 
-/// Starts `op` in its own coroutine, cancellable through `signal`; `done` is set when it ends,
-/// `error` holds what it threw.
-template <class Op>
-void start_cancellable(Op op, boost::asio::cancellation_signal& signal, bool& done, std::exception_ptr& error,
-                       boost::asio::any_io_executor ex) {
-    boost::asio::co_spawn(
-        ex, [](Op op) -> cosock::task<void> { (void)co_await std::move(op); }(std::move(op)),
-        boost::asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e) {
-            error = e;
-            done = true;
-        }));
-}
-
-cosock::task<void> until(const bool& flag) {
-    for (int turn = 0; !flag; ++turn) {
-        if (turn > 100000) throw std::runtime_error("condition never became true");
-        co_await cosock_test::yield();
-    }
-}
+using cosock_test::start_cancellable;
+using cosock_test::until;
 
 /// Lets the event loop run until the kernel's receive queue of `s` is empty (its bytes were read
 /// into the stream's buffer by a pending read). Bounded.

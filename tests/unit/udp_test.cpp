@@ -20,25 +20,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// Starts `op` in its own coroutine, cancellable through `signal`; `done` is set when it ends,
-/// `error` holds what it threw.
-template <class Op>
-void start_cancellable(Op op, boost::asio::cancellation_signal& signal, bool& done, std::exception_ptr& error,
-                       boost::asio::any_io_executor ex) {
-    boost::asio::co_spawn(
-        ex, [](Op op) -> cosock::task<void> { (void)co_await std::move(op); }(std::move(op)),
-        boost::asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e) {
-            error = e;
-            done = true;
-        }));
-}
-
-cosock::task<void> until(const bool& flag) {
-    for (int turn = 0; !flag; ++turn) {
-        if (turn > 100000) throw std::runtime_error("condition never became true");
-        co_await cosock_test::yield();
-    }
-}
+using cosock_test::start_cancellable;
+using cosock_test::until;
 
 /// The message and code of what `op` throws ("" when it does not throw).
 template <class Op>
