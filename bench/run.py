@@ -85,7 +85,7 @@ class Proc:
     """A child process with line reads under a deadline; stopped by its PID, never by name."""
 
     def __init__(self, argv, stdin=False, stderr_path=None):
-        self.err = open(stderr_path or os.devnull, "wb")
+        self.err = open(stderr_path or os.devnull, "ab")
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                   stdout=subprocess.PIPE, stderr=self.err, bufsize=0)
         self.pid = self.p.pid

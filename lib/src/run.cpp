@@ -111,8 +111,11 @@ int run(task<int> main) {
 
 int run(task<void> main) {
     return detail::run_main([&](asio::io_context& context, auto handler) {
+        // Keep the handler's cancellation slot: it is how a signal reaches main.
+        auto slot = asio::get_associated_cancellation_slot(handler);
         asio::co_spawn(context, std::move(main),
-                       [h = std::move(handler)](std::exception_ptr e) mutable { h(e, 0); });
+                       asio::bind_cancellation_slot(
+                           slot, [h = std::move(handler)](std::exception_ptr e) mutable { h(e, 0); }));
     });
 }
 

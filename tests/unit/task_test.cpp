@@ -197,4 +197,19 @@ BOOST_AUTO_TEST_CASE(sigterm_makes_run_return_143) {
     BOOST_TEST(WEXITSTATUS(status) == 143);
 }
 
+BOOST_AUTO_TEST_CASE(a_signal_also_cancels_a_task_void_main) {
+    pid_t child = fork();
+    BOOST_REQUIRE(child >= 0);
+    if (child == 0) {
+        _exit(cosock::run([]() -> cosock::task<void> {
+            raise(SIGINT);
+            co_await cosock::sleep(1h);  // cancelled by the signal: must not wait an hour
+        }()));
+    }
+    int status = 0;
+    BOOST_REQUIRE(waitpid(child, &status, 0) == child);
+    BOOST_TEST(WIFEXITED(status));
+    BOOST_TEST(WEXITSTATUS(status) == 130);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
