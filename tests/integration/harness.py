@@ -20,6 +20,18 @@ _LISTENING = re.compile(r'listening on \[?([^\]\s]+?)\]?:(\d+)')
 _started = []
 
 
+# The folder of the built C++ examples (ctest sets it), and the two languages of every program.
+EXAMPLES_DIR = Path(os.environ.get('COSOCK_EXAMPLES_DIR', ''))
+LANGUAGES = ('cpp', 'python')
+
+
+def command(name, language):
+    """The command line of example NAME in LANGUAGE: the built C++ program or our Python one."""
+    if language == 'python':
+        return python_example(name)
+    return [str(EXAMPLES_DIR / name)]
+
+
 def python_example(name):
     """The command line of examples/python/NAME.py."""
     return [sys.executable, str(PYTHON_EXAMPLES / f'{name}.py')]

@@ -16,17 +16,8 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import finish, python_example, start, wait_listening, wait_output  # noqa: E402
-
-EXAMPLES_DIR = Path(os.environ.get('COSOCK_EXAMPLES_DIR', ''))
-LANGUAGES = ('cpp', 'python')
-
-
-def command(name, language):
-    if language == 'python':
-        return python_example(name)
-    return [str(EXAMPLES_DIR / name)]
-
+from harness import (EXAMPLES_DIR, LANGUAGES, command, finish, python_example, start,  # noqa: E402
+                     wait_listening, wait_output)
 
 @unittest.skipUnless((EXAMPLES_DIR / 'tcp_hello_server').exists(),
                      'set COSOCK_EXAMPLES_DIR to the folder of the built examples')
