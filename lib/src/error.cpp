@@ -84,18 +84,18 @@ void throw_error(std::error_code code, std::string_view context) {
 
 namespace detail {
 
-std::exception_ptr make_error(error_code ec, const char* what, const address& where) {
+std::exception_ptr make_error(error_code ec, const char* what, std::string_view where) {
     return std::make_exception_ptr(error(ec, fmt::format("{} {}", what, where)));
 }
 
-std::exception_ptr make_timeout_error(const char* what, const address& where,
+std::exception_ptr make_timeout_error(const char* what, std::string_view where,
                                       std::chrono::steady_clock::duration timeout, std::size_t transferred,
                                       std::string received) {
     return std::make_exception_ptr(
         timeout_error(fmt::format("{} {}", what, where), timeout, transferred, std::move(received)));
 }
 
-std::exception_ptr make_end_of_stream_error(const char* what, const address& where, std::string received) {
+std::exception_ptr make_end_of_stream_error(const char* what, std::string_view where, std::string received) {
     return std::make_exception_ptr(
         end_of_stream_error(fmt::format("{} {}", what, where), std::move(received)));
 }

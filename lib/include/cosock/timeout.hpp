@@ -54,8 +54,8 @@ COSOCK_EXPORT std::chrono::steady_clock::duration default_timeout() noexcept;
 ///
 /// Example:
 ///     auto reply = co_await cosock::timeout(3s, conn.recv(4096));
-template <class T, class Start>
-auto timeout(std::chrono::steady_clock::duration timeout, detail::operation<T, Start> op) {
+template <class T, class Start, class Where>
+auto timeout(std::chrono::steady_clock::duration timeout, detail::operation<T, Start, Where> op) {
     return std::move(op).with_timeout(timeout);
 }
 
@@ -135,7 +135,7 @@ struct timed_asio_operation {
                 // Completes through post(): the inner operation may complete inline from inside
                 // another coroutine (co_spawn dispatches its result), and resuming the awaiting
                 // coroutine there, nested, is not safe with Asio 1.81's awaitable.
-                auto done = [timeout, scope, executor](auto h, auto first, auto... values) {
+                auto done = [timeout, scope, executor](auto&& h, auto first, auto... values) {
                     boost::asio::post(executor, [h = std::move(h), e = to_exception(first, timeout, scope),
                                                  ... values = std::move(values)]() mutable {
                         std::move(h)(e, std::move(values)...);

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <exception>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -17,6 +18,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/version.hpp>
 #include <boost/system/error_code.hpp>
+#include <fmt/format.h>
 
 #include <cosock/address.hpp>
 #include <cosock/error.hpp>
@@ -45,16 +47,16 @@ intercept(Handler, Fn) -> intercept<Handler, Fn>;
 /// Builds the exception for a failed operation: "<what> <where>: <reason>"; a timeout becomes a
 /// `timeout_error` (with the duration and what was transferred), end of stream an
 /// `end_of_stream_error` (with the bytes received).
-COSOCK_EXPORT std::exception_ptr make_error(error_code ec, const char* what, const address& where);
-COSOCK_EXPORT std::exception_ptr make_end_of_stream_error(const char* what, const address& where,
+COSOCK_EXPORT std::exception_ptr make_error(error_code ec, const char* what, std::string_view where);
+COSOCK_EXPORT std::exception_ptr make_end_of_stream_error(const char* what, std::string_view where,
                                                           std::string received);
-COSOCK_EXPORT std::exception_ptr make_timeout_error(const char* what, const address& where,
+COSOCK_EXPORT std::exception_ptr make_timeout_error(const char* what, std::string_view where,
                                                     std::chrono::steady_clock::duration timeout,
                                                     std::size_t transferred, std::string received);
 
 /// The timeout_error of an operation that yields `value`: what was transferred before it.
 template <class T>
-std::exception_ptr make_timeout_error(const char* what, const address& where,
+std::exception_ptr make_timeout_error(const char* what, std::string_view where,
                                       std::chrono::steady_clock::duration timeout, T& value) {
     if constexpr (std::is_same_v<T, std::size_t>)
         return make_timeout_error(what, where, timeout, value, {});
@@ -65,18 +67,30 @@ std::exception_ptr make_timeout_error(const char* what, const address& where,
         return make_timeout_error(what, where, timeout, 0, {});
 }
 
+/// The place an operation names in its error message ("recv from 127.0.0.1:7777"), formatted
+/// only when it fails. A socket's operations hold a pointer to their socket's address: no copy
+/// per operation, and the socket's core outlives the completion (socket_core::launch releases it
+/// after the handler has run). Others (connect, send_to, the console) hold a value of their own.
+template <class Where>
+std::string describe(const Where& where) {
+    if constexpr (std::is_pointer_v<Where>)
+        return fmt::format("{}", *where);
+    else
+        return fmt::format("{}", where);
+}
+
 /// One operation: `start(handler, timeout)` begins it and calls `handler(error_code, T)` exactly
 /// once, with `std::errc::timed_out` when `timeout` (zero: none) passed first. Awaited (or given
 /// any Asio completion token), it completes with `(exception_ptr, T)`, so `co_await` returns `T`
 /// or throws a `cosock::error` naming `what` and `where`. `nothrow(op)` gives `(error_code, T)`
 /// instead, and `timeout(d, op)` the same operation with another timeout.
-template <class T, class Start>
+template <class T, class Start, class Where = address>
 class operation {
 public:
     using value_type = T;
     using duration = std::chrono::steady_clock::duration;
 
-    operation(Start start, const char* what, address where, duration timeout)
+    operation(Start start, const char* what, Where where, duration timeout)
         : start_(std::move(start)), what_(what), where_(std::move(where)), timeout_(timeout) {}
 
     /// The timeout this operation will run with (zero: none).
@@ -90,16 +104,17 @@ public:
     template <boost::asio::completion_token_for<void(std::exception_ptr, T)> Token>
     auto operator()(Token&& token) && {
         return boost::asio::async_initiate<Token, void(std::exception_ptr, T)>(
-            [](auto handler, Start start, const char* what, address where, duration timeout) {
-                auto done = [what, where = std::move(where), timeout](auto h, error_code ec, T value) {
+            [](auto handler, Start start, const char* what, Where where, duration timeout) {
+                auto done = [what, where = std::move(where), timeout](auto&& h, error_code ec, T value) {
                     if (!ec) return std::move(h)(std::exception_ptr{}, std::move(value));
                     if (ec == std::errc::timed_out && timeout > duration::zero())
-                        return std::move(h)(make_timeout_error(what, where, timeout, value), T{});
+                        return std::move(h)(make_timeout_error(what, describe(where), timeout, value), T{});
                     if constexpr (std::is_same_v<T, std::string>) {
                         if (ec == make_error_code(errc::end_of_stream))
-                            return std::move(h)(make_end_of_stream_error(what, where, std::move(value)), T{});
+                            return std::move(h)(
+                                make_end_of_stream_error(what, describe(where), std::move(value)), T{});
                     }
-                    std::move(h)(make_error(ec, what, where), T{});
+                    std::move(h)(make_error(ec, what, describe(where)), T{});
                 };
                 std::move(start)(intercept{std::move(handler), std::move(done)}, timeout);
             },
@@ -115,14 +130,13 @@ public:
 private:
     Start start_;
     const char* what_;
-    address where_;
+    Where where_;
     duration timeout_;
 };
 
-template <class T, class Start>
-auto make_operation(const char* what, address where, std::chrono::steady_clock::duration timeout,
-                    Start start) {
-    return operation<T, Start>(std::move(start), what, std::move(where), timeout);
+template <class T, class Where, class Start>
+auto make_operation(const char* what, Where where, std::chrono::steady_clock::duration timeout, Start start) {
+    return operation<T, Start, Where>(std::move(start), what, std::move(where), timeout);
 }
 
 template <class T, class Op>
@@ -132,7 +146,7 @@ struct nothrow_operation {
     auto operator()(Token&& token) && {
         return boost::asio::async_initiate<Token, void(std::tuple<error_code, T>)>(
             [](auto handler, Op op) {
-                std::move(op).start(intercept{std::move(handler), [](auto h, error_code ec, T value) {
+                std::move(op).start(intercept{std::move(handler), [](auto&& h, error_code ec, T value) {
                                                   std::move(h)(
                                                       std::tuple<error_code, T>(ec, std::move(value)));
                                               }});
@@ -152,9 +166,9 @@ namespace cosock {
 /// Example:
 ///     auto [ec, n] = co_await cosock::nothrow(conn.recv_into(buf));
 ///     if (ec) fmt::print("recv failed: {}\n", ec.message());
-template <class T, class Start>
-auto nothrow(detail::operation<T, Start> op) {
-    return detail::nothrow_operation<T, detail::operation<T, Start>>{std::move(op)};
+template <class T, class Start, class Where>
+auto nothrow(detail::operation<T, Start, Where> op) {
+    return detail::nothrow_operation<T, detail::operation<T, Start, Where>>{std::move(op)};
 }
 
 }  // namespace cosock

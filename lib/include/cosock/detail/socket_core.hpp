@@ -51,37 +51,41 @@ struct socket_core {
 
     /// Starts an operation: checks the read/write guard, counts it as pending, gives it a
     /// deadline when `timeout` is not zero, and calls `start(h)` where `h(error_code, T)`
-    /// releases all of that before calling `handler`. An operation aborted by its deadline
-    /// completes with `std::errc::timed_out`; one that completed first keeps its result.
+    /// clears all of that, calls `handler`, and only then releases the core: the handler (the
+    /// operation's error message names `where`) may rely on the core, even when the socket
+    /// object was destroyed meanwhile. An operation aborted by its deadline completes with
+    /// `std::errc::timed_out`; one that completed first keeps its result.
     template <class T, class Handler, class Start>
     void launch(role r, clock::duration timeout, Handler handler, Start start) {
         bool* busy = r == role::read ? &reading : r == role::write ? &writing : nullptr;
+        ++pending;
         if (busy && *busy) {
             auto ec = make_error_code(r == role::read ? errc::concurrent_read : errc::concurrent_write);
-            boost::asio::post(socket.get_executor(),
-                              [h = std::move(handler), ec]() mutable { std::move(h)(error_code(ec), T{}); });
+            boost::asio::post(socket.get_executor(), [this, h = std::move(handler), ec]() mutable {
+                std::move(h)(error_code(ec), T{});
+                release();
+            });
             return;
         }
         if (busy) *busy = true;
-        ++pending;
         if (timeout <= clock::duration::zero()) {
-            auto done = [this, busy](auto h, error_code ec, T value) {
+            auto done = [this, busy](auto&& h, error_code ec, T value) {
                 if (busy) *busy = false;
-                release();
                 std::move(h)(ec, std::move(value));
+                release();
             };
             return std::move(start)(intercept{std::move(handler), std::move(done)});
         }
         auto& lane = start_deadline(static_cast<std::size_t>(r), timeout);
         forward_cancellation(handler, lane.signal);
-        auto done = [this, busy, &lane](auto h, error_code ec, T value) {
+        auto done = [this, busy, &lane](auto&& h, error_code ec, T value) {
             if (busy) *busy = false;
             lane.active = false;
             if (lane.fired && ec == boost::asio::error::operation_aborted)
                 ec = std::make_error_code(std::errc::timed_out);
             boost::asio::get_associated_cancellation_slot(h).clear();
-            release();
             std::move(h)(ec, std::move(value));
+            release();
         };
         std::move(start)(boost::asio::bind_cancellation_slot(lane.signal.slot(),
                                                              intercept{std::move(handler), std::move(done)}));

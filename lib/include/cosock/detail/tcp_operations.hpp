@@ -51,7 +51,7 @@ COSOCK_EXPORT task<std::tuple<error_code, tcp_stream>> resolve_and_connect(
 template <class Handler>
 void start_connect(const boost::asio::any_io_executor& executor, const address& to, Handler handler) {
     if (!to.is_numeric()) {
-        auto done = [](auto h, std::exception_ptr e, std::tuple<error_code, tcp_stream> result) {
+        auto done = [](auto&& h, std::exception_ptr e, std::tuple<error_code, tcp_stream> result) {
             auto& [ec, stream] = result;
             if (e) ec = boost::asio::error::operation_aborted;  // cancelled before it began
             std::move(h)(ec, std::move(stream));
@@ -62,7 +62,7 @@ void start_connect(const boost::asio::any_io_executor& executor, const address& 
     }
     auto socket = std::make_unique<tcp_stream::socket_type>(executor);
     auto& s = *socket;
-    auto done = [socket = std::move(socket), to](auto h, error_code ec) {
+    auto done = [socket = std::move(socket), to](auto&& h, error_code ec) {
         if (ec) return std::move(h)(ec, tcp_stream());
         std::move(h)(ec, tcp_stream(std::move(*socket), to));
     };
@@ -81,7 +81,7 @@ void start_read_until(Core* c, std::string delimiter, std::size_t max, Handler h
                                make_error_code(errc::end_of_stream));
         return post_result(c->socket.get_executor(), std::move(h), take_front(in, found + delimiter.size()));
     }
-    auto done = [c](auto h, error_code ec, std::size_t n) {
+    auto done = [c](auto&& h, error_code ec, std::size_t n) {
         auto& in = c->pending_input;
         if (!ec) return std::move(h)(ec, take_front(in, n));
         if (ec == boost::asio::error::not_found) ec = make_error_code(errc::line_too_long);
@@ -99,7 +99,7 @@ void start_read_until(Core* c, std::string delimiter, std::size_t max, Handler h
 /// The `done` of reads that return end of stream as an empty result (Python's b'').
 template <class Core>
 auto eof_is_empty(Core* c) {
-    return [c](auto h, error_code ec, auto value) {
+    return [c](auto&& h, error_code ec, auto value) {
         if (ec == boost::asio::error::eof) {
             c->at_eof = true;
             ec = {};
@@ -130,7 +130,7 @@ inline auto tcp_stream::connect(address to) {
 inline auto tcp_stream::recv_into(boost::asio::mutable_buffer buffer) {
     auto* c = &core_.core("recv");
     return detail::make_operation<
-        std::size_t>("recv from", c->where, c->timeout, [c, buffer](auto handler, auto timeout) {
+        std::size_t>("recv from", &c->where, c->timeout, [c, buffer](auto handler, auto timeout) {
         c->template launch<std::size_t>(detail::role::read, timeout, std::move(handler), [c, buffer](auto h) {
             auto& in = c->pending_input;
             if (!in.empty()) {  // bytes read ahead by read_line & co. come first
@@ -148,7 +148,7 @@ inline auto tcp_stream::recv_into(boost::asio::mutable_buffer buffer) {
 inline auto tcp_stream::recv(std::size_t max) {
     auto* c = &core_.core("recv");
     return detail::make_operation<std::string>(
-        "recv from", c->where, c->timeout, [c, max](auto handler, auto timeout) {
+        "recv from", &c->where, c->timeout, [c, max](auto handler, auto timeout) {
             c->template launch<std::string>(
                 detail::role::read, timeout, std::move(handler), [c, max](auto h) {
                     auto& in = c->pending_input;
@@ -160,7 +160,7 @@ inline auto tcp_stream::recv(std::size_t max) {
                     // On the heap so that its bytes stay put while the handler moves around.
                     auto data = std::make_unique<std::string>(max, '\0');
                     auto buffer = boost::asio::buffer(*data);
-                    auto done = [data = std::move(data)](auto h, detail::error_code ec, std::size_t n) {
+                    auto done = [data = std::move(data)](auto&& h, detail::error_code ec, std::size_t n) {
                         data->resize(ec ? 0 : n);
                         std::move(h)(ec, std::move(*data));
                     };
@@ -174,7 +174,7 @@ inline auto tcp_stream::recv(std::size_t max) {
 inline auto tcp_stream::send(boost::asio::const_buffer data) {
     auto* c = &core_.core("send");
     return detail::make_operation<std::size_t>(
-        "send to", c->where, c->timeout, [c, data](auto handler, auto timeout) {
+        "send to", &c->where, c->timeout, [c, data](auto handler, auto timeout) {
             c->template launch<std::size_t>(
                 detail::role::write, timeout, std::move(handler),
                 [c, data](auto h) { boost::asio::async_write(c->socket, data, std::move(h)); });
@@ -188,7 +188,7 @@ inline auto tcp_stream::send(std::string_view data) {
 inline auto tcp_stream::read_exact(std::size_t n) {
     auto* c = &core_.core("read_exact");
     return detail::make_operation<std::string>(
-        "read_exact from", c->where, c->timeout, [c, n](auto handler, auto timeout) {
+        "read_exact from", &c->where, c->timeout, [c, n](auto handler, auto timeout) {
             c->template launch<std::string>(detail::role::read, timeout, std::move(handler), [c, n](auto h) {
                 auto& in = c->pending_input;
                 auto executor = c->socket.get_executor();
@@ -197,7 +197,7 @@ inline auto tcp_stream::read_exact(std::size_t n) {
                 if (c->at_eof)
                     return detail::post_result(executor, std::move(h), std::exchange(in, {}),
                                                make_error_code(errc::end_of_stream));
-                auto done = [c, n](auto h, detail::error_code ec, std::size_t) {
+                auto done = [c, n](auto&& h, detail::error_code ec, std::size_t) {
                     auto& in = c->pending_input;
                     if (!ec) return std::move(h)(ec, detail::take_front(in, n));
                     if (ec == boost::asio::error::eof) {  // the bytes that did arrive go with the error
@@ -218,7 +218,7 @@ inline auto tcp_stream::read_exact(std::size_t n) {
 inline auto tcp_stream::read_until(std::string delimiter, std::size_t max) {
     auto* c = &core_.core("read_until");
     return detail::make_operation<std::string>(
-        "read_until from", c->where, c->timeout,
+        "read_until from", &c->where, c->timeout,
         [c, delimiter = std::move(delimiter), max](auto handler, auto timeout) mutable {
             c->template launch<std::string>(detail::role::read, timeout, std::move(handler), [&](auto h) {
                 detail::start_read_until(c, std::move(delimiter), max, std::move(h));
@@ -230,9 +230,9 @@ inline auto tcp_stream::read_line(std::size_t max) {
     using line = std::optional<std::string>;
     auto* c = &core_.core("read_line");
     return detail::make_operation<line>(
-        "read_line from", c->where, c->timeout, [c, max](auto handler, auto timeout) {
+        "read_line from", &c->where, c->timeout, [c, max](auto handler, auto timeout) {
             c->template launch<line>(detail::role::read, timeout, std::move(handler), [c, max](auto h) {
-                auto done = [](auto h, detail::error_code ec, std::string s) {
+                auto done = [](auto&& h, detail::error_code ec, std::string s) {
                     if (ec == make_error_code(errc::end_of_stream)) {
                         if (s.empty()) return std::move(h)(detail::error_code(), line());  // clean end
                         return std::move(h)(detail::error_code(), line(std::move(s)));     // last line
@@ -251,9 +251,9 @@ inline auto tcp_listener::accept() {
     using accepted = std::pair<tcp_stream, address>;
     auto* c = &core_.core("accept");
     return detail::make_operation<accepted>(
-        "accept on", c->where, c->timeout, [c](auto handler, auto timeout) {
+        "accept on", &c->where, c->timeout, [c](auto handler, auto timeout) {
             c->template launch<accepted>(detail::role::read, timeout, std::move(handler), [c](auto h) {
-                auto done = [c](auto h, detail::error_code ec, tcp_stream::socket_type s) {
+                auto done = [c](auto&& h, detail::error_code ec, tcp_stream::socket_type s) {
                     if (ec) return std::move(h)(ec, accepted());
                     address peer(c->endpoint);
                     std::move(h)(ec, accepted(tcp_stream(std::move(s), peer), peer));

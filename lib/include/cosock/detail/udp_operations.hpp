@@ -67,7 +67,7 @@ void receive_datagram(udp_core* c, Storage storage, Handler h, bool initiating) 
     datagram_info info;
     auto ec = try_receive(c->socket.native_handle(), buffer_of(storage), info);
     if (ec == boost::asio::error::would_block) {
-        auto retry = [c, storage = std::move(storage)](auto h, error_code ec) mutable {
+        auto retry = [c, storage = std::move(storage)](auto&& h, error_code ec) mutable {
             if (ec) return std::move(h)(ec, datagram_info(), std::move(storage));
             receive_datagram(c, std::move(storage), std::move(h), false);
         };
@@ -87,7 +87,7 @@ void send_datagram(udp_core* c, boost::asio::const_buffer data, const boost::asi
     auto ec = try_send(c->socket.native_handle(), data, to, sent);
     if (ec == boost::asio::error::would_block) {
         auto retry = [c, data, target = to ? *to : boost::asio::ip::udp::endpoint(),
-                      has_target = to != nullptr](auto h, error_code ec) {
+                      has_target = to != nullptr](auto&& h, error_code ec) {
             if (ec) return std::move(h)(ec, std::size_t(0));
             send_datagram(c, data, has_target ? &target : nullptr, std::move(h), false);
         };
@@ -100,7 +100,7 @@ void send_datagram(udp_core* c, boost::asio::const_buffer data, const boost::asi
 
 /// The `done` of recv_from / recv: the string cut to the datagram, or datagram_truncated.
 inline auto truncation_is_an_error() {
-    return [](auto h, error_code ec, datagram_info info, std::string data) {
+    return [](auto&& h, error_code ec, datagram_info info, std::string data) {
         if (!ec && info.truncated) ec = make_error_code(errc::datagram_truncated);
         data.resize(ec ? 0 : info.size);
         std::move(h)(ec, std::move(data), std::move(info.sender));
@@ -108,11 +108,11 @@ inline auto truncation_is_an_error() {
 }
 
 /// The operation of `recv_from(max)` and `recv(max)`: yields what `Finish(data, sender)` makes.
-template <class T, class Finish>
-auto receive_string(udp_core* c, const char* what, const address& where, std::size_t max, Finish finish) {
+template <class T, class Where, class Finish>
+auto receive_string(udp_core* c, const char* what, Where where, std::size_t max, Finish finish) {
     return make_operation<T>(what, where, c->timeout, [c, max, finish](auto handler, auto timeout) {
         c->template launch<T>(role::read, timeout, std::move(handler), [c, max, finish](auto h) {
-            auto done = [finish](auto h, error_code ec, std::string data, address sender) {
+            auto done = [finish](auto&& h, error_code ec, std::string data, address sender) {
                 std::move(h)(ec, finish(std::move(data), std::move(sender)));
             };
             receive_datagram(c, std::string(max, '\0'),
@@ -126,7 +126,8 @@ auto receive_string(udp_core* c, const char* what, const address& where, std::si
 enum class send_target { address, peer, name };
 
 /// The operation of `send_to` and `send`.
-inline auto send_operation(udp_core* c, const char* what, const address& where,
+template <class Where>
+auto send_operation(udp_core* c, const char* what, Where where,
                            boost::asio::const_buffer data, send_target kind,
                            boost::asio::ip::udp::endpoint to = {}) {
     return make_operation<std::size_t>(
@@ -157,16 +158,16 @@ inline auto udp_endpoint::send_to(std::string_view data, const address& to) {
 inline auto udp_endpoint::recv_from(std::size_t max) {
     auto* c = &core_.core("recv_from");
     return detail::receive_string<std::pair<std::string, address>>(
-        c, "recv_from on", detail::local_where(*c), max,
+        c, "recv_from on", &detail::local_where(*c), max,
         [](std::string data, address sender) { return std::pair(std::move(data), std::move(sender)); });
 }
 
 inline auto udp_endpoint::recv_from_into(boost::asio::mutable_buffer buffer) {
     auto* c = &core_.core("recv_from_into");
     return detail::make_operation<datagram_info>(
-        "recv_from_into on", detail::local_where(*c), c->timeout, [c, buffer](auto handler, auto timeout) {
+        "recv_from_into on", &detail::local_where(*c), c->timeout, [c, buffer](auto handler, auto timeout) {
             c->template launch<datagram_info>(detail::role::read, timeout, std::move(handler), [&](auto h) {
-                auto done = [](auto h, detail::error_code ec, datagram_info info,
+                auto done = [](auto&& h, detail::error_code ec, datagram_info info,
                                boost::asio::mutable_buffer) { std::move(h)(ec, std::move(info)); };
                 detail::receive_datagram(c, buffer, detail::intercept{std::move(h), std::move(done)}, true);
             });

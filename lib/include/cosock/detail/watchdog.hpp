@@ -83,7 +83,7 @@ void start_with_timer(const boost::asio::any_io_executor& executor, clock::durat
     });
     auto& signal = s->signal;
     std::move(start)(boost::asio::bind_cancellation_slot(
-        signal.slot(), intercept{std::move(handler), [s](auto h, auto first, auto... values) {
+        signal.slot(), intercept{std::move(handler), [s](auto&& h, auto first, auto... values) {
                                      s->timer.cancel();
                                      if constexpr (std::is_same_v<decltype(first), std::exception_ptr>) {
                                          if (s->fired && first && is_cancellation(first))
