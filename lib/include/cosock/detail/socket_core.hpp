@@ -6,8 +6,12 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
 #include <cosock/address.hpp>
@@ -21,6 +25,23 @@ namespace cosock::detail {
 /// What an operation occupies on its socket: at most one read and one write may be pending.
 /// Each role has its own deadline lane on the socket's timer.
 enum class role { read = 0, write = 1, other = 2 };
+
+/// Completes `handler(args...)` from the event loop, never inline (an Asio handler must not run
+/// inside the call that started its operation), on the handler's own executor. When that is a
+/// plain io_context executor, posting to it directly skips any_io_executor's type-erased
+/// property requirements (about 400 instructions per immediate result).
+template <class Handler, class... Args>
+void post_completion(const boost::asio::any_io_executor& fallback, Handler handler, Args... args) {
+    auto executor = boost::asio::get_associated_executor(handler, fallback);
+    auto complete = [h = std::move(handler), ... args = std::move(args)]() mutable {
+        std::move(h)(std::move(args)...);
+    };
+    if constexpr (std::is_same_v<decltype(executor), boost::asio::any_io_executor>) {
+        if (auto* io = executor.template target<boost::asio::io_context::executor_type>())
+            return boost::asio::post(*io, std::move(complete));
+    }
+    boost::asio::post(executor, std::move(complete));
+}
 
 /// The process default of `set_default_timeout` (timeout.cpp); zero: none.
 COSOCK_EXPORT clock::duration default_timeout() noexcept;
@@ -69,7 +90,7 @@ struct socket_core {
         }
         if (busy) *busy = true;
         if (timeout <= clock::duration::zero()) {
-            auto done = [this, busy](auto&& h, error_code ec, T value) {
+            auto done = [this, busy](auto&& h, error_code ec, auto&& value) {
                 if (busy) *busy = false;
                 std::move(h)(ec, std::move(value));
                 release();
@@ -78,7 +99,7 @@ struct socket_core {
         }
         auto& lane = start_deadline(static_cast<std::size_t>(r), timeout);
         forward_cancellation(handler, lane.signal);
-        auto done = [this, busy, &lane](auto&& h, error_code ec, T value) {
+        auto done = [this, busy, &lane](auto&& h, error_code ec, auto&& value) {
             if (busy) *busy = false;
             lane.active = false;
             if (lane.fired && ec == boost::asio::error::operation_aborted)

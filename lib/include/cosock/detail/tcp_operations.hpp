@@ -27,13 +27,10 @@
 
 namespace cosock::detail {
 
-/// Completes `handler(error_code(), value)` from the event loop, never inline (an Asio handler
-/// must not run inside the call that started its operation).
-template <class Executor, class Handler, class T>
-void post_result(const Executor& executor, Handler handler, T value, error_code ec = {}) {
-    boost::asio::post(executor, [h = std::move(handler), v = std::move(value), ec]() mutable {
-        std::move(h)(ec, std::move(v));
-    });
+/// post_completion (socket_core.hpp) with the (error_code, value) of a stream operation.
+template <class Handler, class T>
+void post_result(const boost::asio::any_io_executor& executor, Handler handler, T value, error_code ec = {}) {
+    post_completion(executor, std::move(handler), ec, std::move(value));
 }
 
 /// Moves the first `n` bytes of `input` out.
@@ -99,7 +96,7 @@ void start_read_until(Core* c, std::string delimiter, std::size_t max, Handler h
 /// The `done` of reads that return end of stream as an empty result (Python's b'').
 template <class Core>
 auto eof_is_empty(Core* c) {
-    return [c](auto&& h, error_code ec, auto value) {
+    return [c](auto&& h, error_code ec, auto&& value) {
         if (ec == boost::asio::error::eof) {
             c->at_eof = true;
             ec = {};

@@ -41,16 +41,6 @@ COSOCK_EXPORT error_code try_send(int fd, boost::asio::const_buffer data,
 /// endpoint gets its port at its first send (udp.cpp).
 COSOCK_EXPORT const address& local_where(udp_core& c);
 
-/// Completes `handler(args...)` from the event loop, never inline (an Asio handler must not run
-/// inside the call that started its operation). tcp_operations.hpp's post_result, for any
-/// number of results.
-template <class Handler, class... Args>
-void post_completion(udp_core* c, Handler handler, Args... args) {
-    boost::asio::post(
-        c->socket.get_executor(),
-        [h = std::move(handler), ... args = std::move(args)]() mutable { std::move(h)(std::move(args)...); });
-}
-
 /// Where a receive puts its bytes: the caller's buffer, or a string the operation owns.
 inline boost::asio::mutable_buffer buffer_of(boost::asio::mutable_buffer b) {
     return b;
@@ -75,7 +65,7 @@ void receive_datagram(udp_core* c, Storage storage, Handler h, bool initiating) 
         return;
     }
     if (!initiating) return std::move(h)(ec, std::move(info), std::move(storage));
-    post_completion(c, std::move(h), ec, std::move(info), std::move(storage));
+    post_completion(c->socket.get_executor(), std::move(h), ec, std::move(info), std::move(storage));
 }
 
 /// Sends one datagram (to `to`, or to the connected peer when `to` is null) and completes
@@ -95,12 +85,12 @@ void send_datagram(udp_core* c, boost::asio::const_buffer data, const boost::asi
         return;
     }
     if (!initiating) return std::move(h)(ec, sent);
-    post_completion(c, std::move(h), ec, sent);
+    post_completion(c->socket.get_executor(), std::move(h), ec, sent);
 }
 
 /// The `done` of recv_from / recv: the string cut to the datagram, or datagram_truncated.
 inline auto truncation_is_an_error() {
-    return [](auto&& h, error_code ec, datagram_info info, std::string data) {
+    return [](auto&& h, error_code ec, auto&& info, auto&& data) {
         if (!ec && info.truncated) ec = make_error_code(errc::datagram_truncated);
         data.resize(ec ? 0 : info.size);
         std::move(h)(ec, std::move(data), std::move(info.sender));
@@ -112,7 +102,7 @@ template <class T, class Where, class Finish>
 auto receive_string(udp_core* c, const char* what, Where where, std::size_t max, Finish finish) {
     return make_operation<T>(what, where, c->timeout, [c, max, finish](auto handler, auto timeout) {
         c->template launch<T>(role::read, timeout, std::move(handler), [c, max, finish](auto h) {
-            auto done = [finish](auto&& h, error_code ec, std::string data, address sender) {
+            auto done = [finish](auto&& h, error_code ec, auto&& data, auto&& sender) {
                 std::move(h)(ec, finish(std::move(data), std::move(sender)));
             };
             receive_datagram(c, std::string(max, '\0'),
@@ -134,7 +124,7 @@ auto send_operation(udp_core* c, const char* what, Where where,
         what, where, c->timeout, [c, data, kind, to](auto handler, auto timeout) {
             c->template launch<std::size_t>(role::write, timeout, std::move(handler), [&](auto h) {
                 if (kind == send_target::name)
-                    return post_completion(c, std::move(h), error_code(make_error_code(errc::bad_address)),
+                    return post_completion(c->socket.get_executor(), std::move(h), error_code(make_error_code(errc::bad_address)),
                                            std::size_t(0));
                 send_datagram(c, data, kind == send_target::address ? &to : nullptr, std::move(h), true);
             });
@@ -167,8 +157,7 @@ inline auto udp_endpoint::recv_from_into(boost::asio::mutable_buffer buffer) {
     return detail::make_operation<datagram_info>(
         "recv_from_into on", &detail::local_where(*c), c->timeout, [c, buffer](auto handler, auto timeout) {
             c->template launch<datagram_info>(detail::role::read, timeout, std::move(handler), [&](auto h) {
-                auto done = [](auto&& h, detail::error_code ec, datagram_info info,
-                               boost::asio::mutable_buffer) { std::move(h)(ec, std::move(info)); };
+                auto done = [](auto&& h, detail::error_code ec, auto&& info, auto&&) { std::move(h)(ec, std::move(info)); };
                 detail::receive_datagram(c, buffer, detail::intercept{std::move(h), std::move(done)}, true);
             });
         });
