@@ -19,6 +19,7 @@
 #include <cosock/address.hpp>
 #include <cosock/tcp.hpp>
 #include <cosock/udp.hpp>
+#include <cosock/icmp.hpp>
 #include <cosock/timeout.hpp>
 #include <cosock/console.hpp>
 // clang-format on
