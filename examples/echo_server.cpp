@@ -1,7 +1,9 @@
 // echo_server: TCP and UDP echo on one port, one event loop per thread; cosock's server in bench/.
 // Python: none in the seed (the benchmark's program)   Peer: bench/loadgen, or `nc 127.0.0.1 PORT`
-// Run: echo_server [--host H] [--port 0] [--threads N] [--timeout S]
+// Run: echo_server [--host H] [--port 0] [--threads N] [--timeout S] [--unix PATH]
 // Prints: "listening on 127.0.0.1:PORT", then sends every TCP byte and every UDP datagram back.
+// --unix PATH echoes over a Unix-domain stream socket at PATH ("@name": an abstract name) instead
+// of TCP and UDP, and prints "listening on PATH"; the socket file is removed when it stops.
 // --threads N runs N event loops, each with its own listener and UDP socket on the port
 // (SO_REUSEPORT: the kernel spreads connections and datagrams over them). --timeout S closes a
 // TCP connection whose next message takes more than S seconds (every read has a deadline on the
@@ -11,8 +13,11 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -25,7 +30,8 @@ namespace asio = boost::asio;
 
 // tag::echo[]
 // One connection: every byte goes back, until the peer closes (recv_into yields 0).
-cosock::task<void> echo(cosock::tcp_stream conn, std::chrono::steady_clock::duration timeout) {
+template <class Stream>  // cosock::tcp_stream or cosock::unix_stream: the same operations
+cosock::task<void> echo(Stream conn, std::chrono::steady_clock::duration timeout) {
     conn.set_timeout(timeout);                                   // conn.settimeout(S); 0: none
     std::array<char, 64 * 1024> buf;                             // buf = bytearray(65536), not zeroed
     while (auto n = co_await conn.recv_into(asio::buffer(buf)))  // while n := conn.recv_into(buf):
@@ -58,27 +64,53 @@ cosock::task<int> serve(examples::options opt, bool shared, std::function<void(c
 }
 // end::echo[]
 
-// --threads N, the one flag examples::parse does not know: taken out of argv.
-int take_threads(int& argc, char** argv) {
-    int threads = 1;
-    for (int i = 1; i + 1 < argc; ++i) {
-        if (std::string_view(argv[i]) != "--threads") continue;
-        threads = std::atoi(argv[i + 1]);
-        if (threads < 1 || threads > 256) {
-            fmt::print(stderr, "echo_server: --threads needs a number from 1 to 256 (see --help)\n");
+// --unix PATH: one event loop, one Unix-domain listener.
+cosock::task<int> serve_unix(std::string path, std::chrono::steady_clock::duration timeout) {
+    auto sk = cosock::unix_listener::bind(path);
+    fmt::print("listening on {}\n", sk.path());
+    std::fflush(stdout);
+    co_await sk.serve(
+        [timeout](cosock::unix_stream conn, std::string) { return echo(std::move(conn), timeout); });
+    co_return 0;
+}
+
+// A flag with a value that examples::parse does not know ("--threads N"), taken out of argv.
+std::optional<std::string> take_flag(int& argc, char** argv, std::string_view flag) {
+    std::optional<std::string> value;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string_view(argv[i]) != flag) continue;
+        if (i + 1 >= argc) {
+            fmt::print(stderr, "echo_server: {} needs a value (see --help)\n", flag);
             std::exit(2);
         }
+        value = argv[i + 1];
         for (int j = i; j + 2 <= argc; ++j) argv[j] = argv[j + 2];
         argc -= 2;
         --i;
+    }
+    return value;
+}
+
+/// --threads N: a number from 1 to 256.
+int take_threads(int& argc, char** argv) {
+    auto value = take_flag(argc, argv, "--threads");
+    if (!value) return 1;
+    int threads = std::atoi(value->c_str());
+    if (threads < 1 || threads > 256) {
+        fmt::print(stderr, "echo_server: --threads needs a number from 1 to 256 (see --help)\n");
+        std::exit(2);
     }
     return threads;
 }
 
 int main(int argc, char** argv) {
     int threads = take_threads(argc, argv);
-    auto opt = examples::parse(
-        argc, argv, {.about = "TCP and UDP echo on one port; --threads N: N event loops", .timeout = 0.0});
+    auto unix_path = take_flag(argc, argv, "--unix");
+    auto opt = examples::parse(argc, argv,
+                               {.about = "TCP and UDP echo on one port; --threads N: N event loops; "
+                                         "--unix PATH: echo on a Unix-domain socket instead",
+                                .timeout = 0.0});
+    if (unix_path) return cosock::run(serve_unix(*unix_path, examples::seconds(opt.timeout)));
     // The first loop runs on this thread; once it has bound the port, threads 2..N run the others.
     // Every loop ends on SIGINT/SIGTERM; one that fails stops the rest with SIGTERM.
     std::atomic<int> failed = 0;

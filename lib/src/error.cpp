@@ -6,6 +6,7 @@
 #include <boost/system/system_error.hpp>
 
 #include <cosock/address.hpp>
+#include <cosock/detail/basic_socket.hpp>
 #include <cosock/detail/operation.hpp>
 
 namespace cosock {
@@ -83,6 +84,10 @@ void throw_error(std::error_code code, std::string_view context) {
 }
 
 namespace detail {
+
+void fail(const error_code& ec, std::string_view what, std::string_view where) {
+    throw error(ec, fmt::format("{} {}", what, where));
+}
 
 std::exception_ptr make_error(error_code ec, const char* what, std::string_view where) {
     return std::make_exception_ptr(error(ec, fmt::format("{} {}", what, where)));

@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -15,6 +16,8 @@
 #include <boost/asio/ip/multicast.hpp>
 #include <boost/asio/ip/unicast.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+
+#include <cosock/descriptor.hpp>
 
 namespace cosock {
 
@@ -24,39 +27,38 @@ using detail::error_code;
 
 namespace detail {
 
-error_code try_receive(int fd, asio::mutable_buffer buffer, datagram_info& info) {
-    udp::endpoint sender;
+error_code try_receive(int fd, asio::mutable_buffer buffer, void* name, std::size_t& name_size,
+                       std::size_t& full_size, bool& truncated) {
     iovec iov{buffer.data(), buffer.size()};
     msghdr msg{};
-    msg.msg_name = sender.data();
-    msg.msg_namelen = static_cast<socklen_t>(sender.capacity());
+    msg.msg_name = name;
+    msg.msg_namelen = static_cast<socklen_t>(name_size);
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     ssize_t n = 0;
     do n = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC);  // MSG_TRUNC: n is the real length
     while (n < 0 && errno == EINTR);
     if (n < 0) return error_code(errno, asio::error::get_system_category());
-    if (msg.msg_namelen > 0 && msg.msg_namelen <= sender.capacity()) sender.resize(msg.msg_namelen);
-    info.full_size = static_cast<std::size_t>(n);
-    info.truncated = (msg.msg_flags & MSG_TRUNC) != 0;
-    info.size = std::min(info.full_size, buffer.size());
-    info.sender = address(sender);
+    name_size = msg.msg_namelen;
+    full_size = static_cast<std::size_t>(n);
+    truncated = (msg.msg_flags & MSG_TRUNC) != 0;
     return {};
 }
 
-error_code try_send(int fd, asio::const_buffer data, const udp::endpoint* to, std::size_t& sent) {
+error_code try_send(int fd, asio::const_buffer data, const void* name, std::size_t name_size,
+                    std::size_t& sent) {
     ssize_t n = 0;
     do {
-        n = to ? ::sendto(fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL, to->data(),
-                          static_cast<socklen_t>(to->size()))
-               : ::send(fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        n = name ? ::sendto(fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+                            static_cast<const sockaddr*>(name), static_cast<socklen_t>(name_size))
+                 : ::send(fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     if (n < 0) return error_code(errno, asio::error::get_system_category());
     sent = static_cast<std::size_t>(n);
     return {};
 }
 
-const address& local_where(udp_core& c) {
+const address& local_where(socket_core<udp::socket>& c) {
     if (c.where.port() == 0) {
         error_code ignored;
         auto ep = c.socket.local_endpoint(ignored);
@@ -65,14 +67,6 @@ const address& local_where(udp_core& c) {
     return c.where;
 }
 
-namespace {
-
-/// Throws "<what> <where>: <reason>" when `ec` is set.
-void check(const error_code& ec, std::string_view what, const address& where) {
-    if (ec) throw error(ec, fmt::format("{} {}", what, where));
-}
-
-}  // namespace
 }  // namespace detail
 
 namespace {
@@ -109,22 +103,6 @@ udp::socket open_bound(asio::any_io_executor executor, const address& at, const 
     return socket;
 }
 
-template <class Option, class Core>
-void set(Core& c, Option option, const char* what) {
-    error_code ec;
-    c.socket.set_option(option, ec);
-    detail::check(ec, what, detail::local_where(c));
-}
-
-template <class Option, class Core>
-auto get(Core& c, const char* what) {
-    Option option;
-    error_code ec;
-    c.socket.get_option(option, ec);
-    detail::check(ec, what, detail::local_where(c));
-    return option.value();
-}
-
 /// An IPv6 interface index from a name ("lo") or a number ("1"); 0 when empty.
 unsigned long interface_index(std::string_view interface, error_code& ec) {
     if (interface.empty()) return 0;
@@ -138,7 +116,8 @@ unsigned long interface_index(std::string_view interface, error_code& ec) {
 
 /// Joins or leaves a multicast group (one body for both: the options differ only in their name).
 template <class Option>
-void membership(detail::udp_core& c, std::string_view group, std::string_view interface, const char* what) {
+void membership(detail::socket_core<udp::socket>& c, std::string_view group, std::string_view interface,
+                const char* what) {
     auto context = [&] {
         return interface.empty() ? fmt::format("{} {}", what, group)
                                  : fmt::format("{} {} via {}", what, group, interface);
@@ -169,7 +148,7 @@ void membership(detail::udp_core& c, std::string_view group, std::string_view in
 
 // --- creating ---------------------------------------------------------------------------------
 
-udp_endpoint::udp_endpoint(socket_type socket) : core_(new core_type(std::move(socket))) {
+udp_endpoint::udp_endpoint(socket_type socket) : basic_datagram(new core_type(std::move(socket))) {
     auto& c = *core_.get();
     error_code ignored;
     c.where = c.socket.local_endpoint(ignored);
@@ -212,6 +191,19 @@ udp_endpoint udp_endpoint::open(asio::any_io_executor executor, address_family f
     return udp_endpoint(std::move(socket));
 }
 
+udp_endpoint udp_endpoint::from_fd(int fd) {
+    return from_fd(detail::current_executor(), fd);
+}
+
+udp_endpoint udp_endpoint::from_fd(asio::any_io_executor executor, int fd) {
+    auto kind = detail::expect_kind(fd, "a UDP endpoint", {AF_INET, AF_INET6}, SOCK_DGRAM, IPPROTO_UDP);
+    socket_type socket(executor);
+    error_code ec;
+    socket.assign(kind.family == AF_INET ? udp::v4() : udp::v6(), fd, ec);
+    detail::check(ec, "adopt descriptor", std::to_string(fd));
+    return udp_endpoint(std::move(socket));
+}
+
 udp_endpoint udp_endpoint::open_for(const address& peer) {
     return open(peer.is_numeric() && peer.ip().is_v6() ? address_family::v6 : address_family::v4);
 }
@@ -239,49 +231,17 @@ void udp_endpoint::connect(const address& to) {
 
 // --- state and options ------------------------------------------------------------------------
 
-void udp_endpoint::set_timeout(std::chrono::steady_clock::duration timeout) {
-    core_.core("set_timeout").timeout = std::max(timeout, std::chrono::steady_clock::duration::zero());
-}
-
-std::chrono::steady_clock::duration udp_endpoint::timeout() const {
-    return core_.core("timeout").timeout;
-}
-
-void udp_endpoint::close() {
-    if (auto* c = core_.get()) {
-        error_code ignored;
-        c->socket.close(ignored);
-    }
-}
-
-bool udp_endpoint::is_open() const noexcept {
-    return core_.get() && core_.get()->socket.is_open();
-}
-
 void udp_endpoint::set_broadcast(bool on) {
-    set(core_.core("set_broadcast"), asio::socket_base::broadcast(on), "set SO_BROADCAST on");
+    set(asio::socket_base::broadcast(on), "set SO_BROADCAST on");
 }
 bool udp_endpoint::broadcast() const {
-    return get<asio::socket_base::broadcast>(core_.core("broadcast"), "get SO_BROADCAST on");
-}
-void udp_endpoint::set_send_buffer_size(int bytes) {
-    set(core_.core("set_send_buffer_size"), asio::socket_base::send_buffer_size(bytes), "set SO_SNDBUF on");
-}
-void udp_endpoint::set_receive_buffer_size(int bytes) {
-    set(core_.core("set_receive_buffer_size"), asio::socket_base::receive_buffer_size(bytes),
-        "set SO_RCVBUF on");
-}
-int udp_endpoint::send_buffer_size() const {
-    return get<asio::socket_base::send_buffer_size>(core_.core("send_buffer_size"), "get SO_SNDBUF on");
-}
-int udp_endpoint::receive_buffer_size() const {
-    return get<asio::socket_base::receive_buffer_size>(core_.core("receive_buffer_size"), "get SO_RCVBUF on");
+    return get<asio::socket_base::broadcast>("get SO_BROADCAST on");
 }
 void udp_endpoint::set_ttl(int hops) {
-    set(core_.core("set_ttl"), asio::ip::unicast::hops(hops), "set TTL on");
+    set(asio::ip::unicast::hops(hops), "set TTL on");
 }
 int udp_endpoint::ttl() const {
-    return get<asio::ip::unicast::hops>(core_.core("ttl"), "get TTL on");
+    return get<asio::ip::unicast::hops>("get TTL on");
 }
 
 void udp_endpoint::join_group(std::string_view group, std::string_view interface) {
@@ -291,13 +251,13 @@ void udp_endpoint::leave_group(std::string_view group, std::string_view interfac
     membership<asio::ip::multicast::leave_group>(core_.core("leave_group"), group, interface, "leave_group");
 }
 void udp_endpoint::set_multicast_ttl(int hops) {
-    set(core_.core("set_multicast_ttl"), asio::ip::multicast::hops(hops), "set multicast TTL on");
+    set(asio::ip::multicast::hops(hops), "set multicast TTL on");
 }
 int udp_endpoint::multicast_ttl() const {
-    return get<asio::ip::multicast::hops>(core_.core("multicast_ttl"), "get multicast TTL on");
+    return get<asio::ip::multicast::hops>("get multicast TTL on");
 }
 void udp_endpoint::set_multicast_loop(bool on) {
-    set(core_.core("set_multicast_loop"), asio::ip::multicast::enable_loopback(on), "set multicast loop on");
+    set(asio::ip::multicast::enable_loopback(on), "set multicast loop on");
 }
 
 void udp_endpoint::set_multicast_interface(std::string_view interface) {
@@ -333,13 +293,6 @@ address udp_endpoint::peer_address() const {
     auto ep = c.socket.remote_endpoint(ec);
     detail::check(ec, "getpeername on", detail::local_where(c));
     return ep;
-}
-
-int udp_endpoint::native_handle() {
-    return core_.core("native_handle").socket.native_handle();
-}
-udp_endpoint::socket_type& udp_endpoint::asio_socket() {
-    return core_.core("asio_socket").socket;
 }
 
 }  // namespace cosock

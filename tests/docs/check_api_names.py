@@ -85,8 +85,11 @@ def declared_name(head):
     return (m.group(1), "variable") if m else None
 
 
-def scan_header(source):
-    """Yields (line, class or None, name, kind, public words) for each public declaration."""
+def scan_header(source, bases=None):
+    """Yields (line, class or None, name, kind, public words) for each public declaration. The
+    public members of the shared base templates in cosock::detail (`basic_stream`, ...) count too,
+    under their template's name; `bases` receives each class's such bases (tcp_stream ->
+    [basic_stream])."""
     text = NOISE.sub(blank, source)
     text = PREPROCESSOR.sub(blank, text)
     # The scope stack: ("namespace", [names]) | ("class", name, access) | ("other",).
@@ -95,9 +98,11 @@ def scan_header(source):
     def where():
         """The public scope we are in: (True, class or None), or (False, None)."""
         names = [n for s in stack if s[0] == "namespace" for n in s[1]]
-        if names[:1] != ["cosock"] or "detail" in names or any(s[0] == "other" for s in stack):
-            return False, None
         classes = [s for s in stack if s[0] == "class"]
+        shared_base = len(classes) == 1 and classes[0][1].startswith("basic_")
+        if names[:1] != ["cosock"] or ("detail" in names and not shared_base) or any(
+                s[0] == "other" for s in stack):
+            return False, None
         if len(classes) > 1 or (classes and classes[0][2] != "public"):
             return False, None
         return True, classes[0][1] if classes else None
@@ -138,6 +143,8 @@ def scan_header(source):
                 stack.append(("namespace", m.group(1).split("::") if m.group(1) else [""]))
             elif m := re.match(r"(class|struct|union)\s+(\w+)\s*(final\b)?\s*(:[^()]*)?$", h):
                 yield from record(head, start)
+                if bases is not None and m.group(4):
+                    bases[m.group(2)] = re.findall(r"\b(basic_\w+)\s*<", m.group(4))
                 stack.append(("class", m.group(2), "private" if m.group(1) == "class" else "public"))
             else:  # a function body, an enum's list, an initializer: only its name counts
                 yield from record(head, start)
@@ -222,12 +229,17 @@ def main():
     headers += sorted(include.glob("detail/*.hpp"))
 
     names, words = {}, set()  # (header, class, name) -> (line, kind); every public identifier
+    bases = {}  # class -> its shared base templates
     for header in headers:
         display = str(header.relative_to(include))
-        for line, cls, name, kind, heads in scan_header(header.read_text(encoding="utf-8")):
+        for line, cls, name, kind, heads in scan_header(header.read_text(encoding="utf-8"), bases):
             if name:
                 names.setdefault((display, cls, name), (line, kind))
             words |= heads
+    # A member of a shared base template (basic_stream::recv) is documented once, under any class
+    # deriving from it (tcp_stream's recv); the template itself needs no entry.
+    derived = {b: [c for c, bs in bases.items() if b in bs] for bs in bases.values() for b in bs}
+    header_of = {n: h for (h, c, n) in names if c is None}
     if not names:
         sys.exit("check_api_names: found no public names at all: the scanner is broken")
 
@@ -236,8 +248,14 @@ def main():
     sections = {h for e in entries for h in e[:2]}
 
     def documented(header, cls, name):
+        if cls in derived:
+            return any(documented(header_of.get(d, header), d, name) for d in derived[cls])
+        if cls is None and name in derived:
+            return True
         if cls is None and name in sections:  # "### listen_options" documents listen_options
             return True
+        if header.startswith("detail/"):  # nothrow, basic_serve_options & co.: an entry anywhere
+            return any(entry == name for _, _, entry, _, _, _ in entries)
         for h2, h3, entry, qualifier, parens, _ in entries:
             if entry != name:
                 continue

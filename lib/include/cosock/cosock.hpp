@@ -4,7 +4,9 @@
 // How to read this codebase: start with examples/tcp_hello_server.cpp next to
 // examples/python/tcp_hello_server.py: each C++ line does what the Python line beside it does.
 // The types it uses live in the header named after their protocol: tcp_listener and tcp_stream
-// in tcp.hpp, udp_endpoint in udp.hpp. Timeouts are in timeout.hpp, console input in
+// in tcp.hpp, udp_endpoint in udp.hpp, the Unix-domain unix_listener, unix_stream and
+// unix_datagram in unix.hpp (what they share with TCP and UDP is in detail/basic_*.hpp), raw
+// descriptors (Python's fileno=) in descriptor.hpp. Timeouts are in timeout.hpp, console input in
 // console.hpp, errors in error.hpp, addresses in address.hpp; task, run, sleep and task_scope in
 // task.hpp. Each header's implementation is the .cpp of the same name under lib/src/ (run.cpp
 // for task.hpp), and its unit test is tests/unit/<name>_test.cpp. Anything in cosock::detail or
@@ -19,6 +21,8 @@
 #include <cosock/address.hpp>
 #include <cosock/tcp.hpp>
 #include <cosock/udp.hpp>
+#include <cosock/unix.hpp>
+#include <cosock/descriptor.hpp>
 #include <cosock/icmp.hpp>
 #include <cosock/timeout.hpp>
 #include <cosock/console.hpp>

@@ -14,26 +14,15 @@
 #include <boost/asio/ip/udp.hpp>
 
 #include <cosock/address.hpp>
-#include <cosock/detail/operation.hpp>
-#include <cosock/detail/socket_core.hpp>
+#include <cosock/detail/basic_datagram.hpp>
 #include <cosock/error.hpp>
 #include <cosock/export.hpp>
 #include <cosock/task.hpp>
 
 namespace cosock {
 
-/// What `udp_endpoint::recv_from_into` received: one datagram, never silently cut.
-struct datagram_info {
-    /// Bytes written into the caller's buffer: `full_size`, or the buffer's size when truncated.
-    std::size_t size = 0;
-    /// Who sent it (the peer, on a connected endpoint).
-    address sender;
-    /// The datagram was longer than the buffer: only its first `size` bytes are there, the rest
-    /// is gone (the kernel drops it, as for Python's `recvfrom_into`, which does not say so).
-    bool truncated = false;
-    /// The datagram's real length, also when it was truncated (recvmsg's MSG_TRUNC).
-    std::size_t full_size = 0;
-};
+/// What `udp_endpoint::recv_from_into` received: size, sender, truncated, full_size.
+using datagram_info = basic_datagram_info<address>;
 
 /// The IP version of an unbound endpoint (Python: `socket.AF_INET`, `socket.AF_INET6`).
 enum class address_family { v4, v6 };
@@ -75,10 +64,8 @@ struct udp_options {
 ///     auto sk = cosock::udp_endpoint::bind({"127.0.0.1", 9000});
 ///     auto [msg, addr] = co_await sk.recv_from(1024);      // msg, addr = sk.recvfrom(1024)
 ///     co_await sk.send_to("hi", addr);                      // sk.sendto(b'hi', addr)
-class COSOCK_EXPORT udp_endpoint {
+class COSOCK_EXPORT udp_endpoint : public detail::basic_datagram<boost::asio::ip::udp> {
 public:
-    using socket_type = boost::asio::ip::udp::socket;  ///< the Asio socket underneath
-
     /// An endpoint that is not open; every operation on it fails with `errc::not_open`.
     udp_endpoint() = default;
     /// Adopts an open Asio socket, bound or not, connected or not (Python: `socket(fileno=fd)`).
@@ -106,27 +93,6 @@ public:
     /// (authoritative)". Python: `socket.getaddrinfo(host, port, type=SOCK_DGRAM)[0][4]`.
     static address resolve(const address& a);
 
-    /// Sends `data` as one datagram to `to` (numeric); yields the byte count (all of it). An
-    /// empty `data` sends an empty datagram. `data` must stay alive until the operation
-    /// completes. Errors: "send_to 127.0.0.1:9000: Message too long" (over 65507 bytes on IPv4),
-    /// "send_to localhost:9000: bad address" (a name: see `resolve`). Python: `sk.sendto(data,
-    /// addr)`.
-    auto send_to(boost::asio::const_buffer data, const address& to);
-    auto send_to(std::string_view data, const address& to);
-
-    /// Receives one datagram of at most `max` bytes; yields `std::pair<std::string, address>`,
-    /// the datagram and its sender. An empty datagram yields an empty string (UDP has no end of
-    /// stream). A longer datagram is an error, not silently cut as in Python: `errc::
-    /// datagram_truncated`, "recv_from on 127.0.0.1:9000: datagram truncated: longer than the
-    /// receive buffer" (the datagram is gone; `recv_from_into` says how long it was).
-    /// Python: `msg, addr = sk.recvfrom(1024)`.
-    auto recv_from(std::size_t max);
-
-    /// Receives one datagram into `buffer`; yields a `datagram_info` (size, sender, and whether it
-    /// was truncated with its full size: truncation is reported there, not as an error).
-    /// Allocates nothing. Python: `nbytes, addr = sk.recvfrom_into(buf)`.
-    auto recv_from_into(boost::asio::mutable_buffer buffer);
-
     /// Fixes the peer: `send` goes there, and only its datagrams are received. A later datagram
     /// sent to a port where nobody listens makes the next receive fail with "recv from
     /// 127.0.0.1:9999: Connection refused" (the kernel's ICMP report). Resolves a name (blocking).
@@ -134,37 +100,12 @@ public:
     /// Python: `sk.connect(('127.0.0.1', 9000))`.
     void connect(const address& to);
 
-    /// Sends `data` as one datagram to the connected peer; yields the byte count. Without
-    /// `connect`: "send on 0.0.0.0:5000: Destination address required". Python: `sk.send(data)`.
-    auto send(boost::asio::const_buffer data);
-    auto send(std::string_view data);
-
-    /// Receives one datagram of at most `max` bytes from the connected peer (from anyone when not
-    /// connected); yields it ("" for an empty datagram). Longer ones fail with
-    /// `errc::datagram_truncated` as in `recv_from`. Python: `sk.recv(1024)`.
-    auto recv(std::size_t max);
-
-    /// The timeout of each later operation on this endpoint; zero: none. Starts as
-    /// `cosock::default_timeout()`. An operation that takes longer is cancelled and throws
-    /// `timeout_error` ("recv_from on 127.0.0.1:9000: timed out after 5 s"); the endpoint stays
-    /// usable and no datagram is lost. Python: `sk.settimeout(5)` / `sk.gettimeout()`.
-    void set_timeout(std::chrono::steady_clock::duration timeout);
-    std::chrono::steady_clock::duration timeout() const;  ///< the current one; zero: none
-
-    /// Closes now; pending operations fail with `operation_aborted`. Python: `sk.close()`.
-    void close();
-    bool is_open() const noexcept;  ///< false after `close()`, when moved from, or never opened
-
     /// Socket options (Python: `setsockopt`). Each throws `cosock::error` on failure
     /// ("set SO_BROADCAST on 127.0.0.1:9000: Bad file descriptor").
-    void set_broadcast(bool on);              ///< SO_BROADCAST: allow sending to broadcast addresses
-    bool broadcast() const;                   ///< SO_BROADCAST's current value
-    void set_send_buffer_size(int bytes);     ///< SO_SNDBUF
-    void set_receive_buffer_size(int bytes);  ///< SO_RCVBUF: room for datagrams not yet received
-    int send_buffer_size() const;             ///< SO_SNDBUF as the kernel keeps it (Linux doubles it)
-    int receive_buffer_size() const;          ///< SO_RCVBUF as the kernel keeps it (Linux doubles it)
-    void set_ttl(int hops);                   ///< IP_TTL / IPV6_UNICAST_HOPS of unicast datagrams
-    int ttl() const;                          ///< IP_TTL / IPV6_UNICAST_HOPS's current value
+    void set_broadcast(bool on);  ///< SO_BROADCAST: allow sending to broadcast addresses
+    bool broadcast() const;       ///< SO_BROADCAST's current value
+    void set_ttl(int hops);       ///< IP_TTL / IPV6_UNICAST_HOPS of unicast datagrams
+    int ttl() const;              ///< IP_TTL / IPV6_UNICAST_HOPS's current value
 
     /// Joins (leaves) the multicast group `group` ("239.1.2.3", "ff02::1") on one interface: for
     /// IPv4 `interface` is the interface's address ("127.0.0.1"), for IPv6 its name ("lo") or
@@ -190,16 +131,12 @@ public:
     /// connected". Python: `sk.getpeername()`.
     address peer_address() const;
 
-    /// The descriptor (Python: `fileno()`) and the Asio socket, for anything cosock lacks.
-    int native_handle();
-    socket_type& asio_socket();  ///< see native_handle
-
-private:
-    using core_type = detail::socket_core<socket_type>;
-
-    detail::core_owner<socket_type> core_;
+    /// Adopts a UDP socket's descriptor (Python: `socket.socket(fileno=fd)`), bound or not,
+    /// connected or not. Errors as for `tcp_stream::from_fd`.
+    static udp_endpoint from_fd(int fd);
+    static udp_endpoint from_fd(boost::asio::any_io_executor executor, int fd);
 };
 
 }  // namespace cosock
 
-#include <cosock/detail/udp_operations.hpp>
+#include <cosock/detail/datagram_operations.hpp>

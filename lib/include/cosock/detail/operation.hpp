@@ -12,13 +12,13 @@
 #include <type_traits>
 #include <utility>
 
+#include <fmt/format.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associator.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/version.hpp>
 #include <boost/system/error_code.hpp>
-#include <fmt/format.h>
 
 #include <cosock/address.hpp>
 #include <cosock/error.hpp>

@@ -4,14 +4,20 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/local/datagram_protocol.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 
 #include <cosock/address.hpp>
@@ -46,6 +52,50 @@ void post_completion(const boost::asio::any_io_executor& fallback, Handler handl
 /// The process default of `set_default_timeout` (timeout.cpp); zero: none.
 COSOCK_EXPORT clock::duration default_timeout() noexcept;
 
+/// How a socket names itself in error messages: an `address` ("127.0.0.1:7777") for IP sockets, the
+/// path for Unix-domain ones ("/run/app.sock", "@name" for an abstract name, "" when unnamed).
+template <class Protocol>
+struct where_of {
+    using type = address;
+};
+template <>
+struct where_of<boost::asio::local::stream_protocol> {
+    using type = std::string;
+};
+template <>
+struct where_of<boost::asio::local::datagram_protocol> {
+    using type = std::string;
+};
+
+/// How cosock shows an endpoint: an `address` for IP, the path for Unix-domain sockets ("@name"
+/// for a Linux abstract name, "" for an unnamed socket).
+inline address peer_of(const boost::asio::ip::tcp::endpoint& e) {
+    return e;
+}
+inline address peer_of(const boost::asio::ip::udp::endpoint& e) {
+    return e;
+}
+COSOCK_EXPORT std::string path_of(const void* sockaddr, std::size_t size);  // unix.cpp
+template <class Protocol>
+std::string peer_of(const boost::asio::local::basic_endpoint<Protocol>& e) {
+    return path_of(e.data(), e.size());
+}
+
+/// A Unix-domain path as the kernel takes it: "@name" becomes "\0name" (an abstract name).
+/// Throws `cosock::error` for a path longer than sockaddr_un can hold (unix.cpp).
+COSOCK_EXPORT std::string unix_name(std::string_view path, const char* what);
+
+/// The Asio endpoint of a peer as cosock names it.
+template <class Protocol>
+typename Protocol::endpoint endpoint_of(const typename where_of<Protocol>::type& to) {
+    if constexpr (std::is_same_v<Protocol, boost::asio::ip::udp>)
+        return to.udp_endpoint();
+    else if constexpr (std::is_same_v<Protocol, boost::asio::ip::tcp>)
+        return to.tcp_endpoint();
+    else
+        return typename Protocol::endpoint(unix_name(to, "send_to"));
+}
+
 /// Lives on the heap so that its address is stable while operations are pending: a cosock socket
 /// object is a pointer to its core and can be moved freely. Lifetime: the socket object owns the
 /// core; when the object is destroyed with operations pending, the core closes its Asio socket
@@ -53,11 +103,15 @@ COSOCK_EXPORT clock::duration default_timeout() noexcept;
 /// Single-threaded like the event loop it belongs to.
 template <class Socket>
 struct socket_core {
+    using where_type = typename where_of<typename Socket::protocol_type>::type;
+    using endpoint_type = typename Socket::endpoint_type;
+
     explicit socket_core(Socket s) : socket(std::move(s)), timeout(default_timeout()) {}
 
     Socket socket;
-    address where;              // peer of a stream, local address of a listener: for error messages
-    std::string pending_input;  // bytes read ahead by read_line/read_exact, handed out first
+    // For error messages: the peer of a stream, the local address of a listener or datagram socket.
+    where_type where;
+    std::string pending_input;                // bytes read ahead by read_line/read_exact, handed out first
     typename Socket::endpoint_type endpoint;  // filled by the one pending accept (or recv_from)
     int pending = 0;                          // operations started and not yet completed
     bool reading = false;

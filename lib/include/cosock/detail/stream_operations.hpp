@@ -1,0 +1,225 @@
+// cosock/detail/stream_operations.hpp — the inline bodies of basic_stream's and basic_listener's
+// operations, shared by TCP and Unix-domain streams (templates on the completion handler, so
+// they live in a header). Read tcp.hpp first.
+//
+// Every operation has the same shape: make_operation(what, where, timeout, start) where
+// start(handler, timeout) asks the socket core to launch it (guard, pending count, deadline) and
+// then starts the Asio operation with a `done` continuation that turns Asio's result into
+// cosock's (end of stream as "", buffered bytes first, ...).
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
+
+#include <cosock/detail/basic_stream.hpp>
+
+namespace cosock::detail {
+
+/// post_completion (socket_core.hpp) with the (error_code, value) of a stream operation.
+template <class Handler, class T>
+void post_result(const boost::asio::any_io_executor& executor, Handler handler, T value, error_code ec = {}) {
+    post_completion(executor, std::move(handler), ec, std::move(value));
+}
+
+/// Moves the first `n` bytes of `input` out.
+inline std::string take_front(std::string& input, std::size_t n) {
+    std::string out(input, 0, n);
+    input.erase(0, n);
+    return out;
+}
+
+/// read_until's body: completes with (error_code, line including the delimiter); bytes after
+/// the delimiter stay in `pending_input`. At end of stream: errc::end_of_stream with the bytes.
+template <class Core, class Handler>
+void start_read_until(Core* c, std::string delimiter, std::size_t max, Handler h) {
+    auto& in = c->pending_input;
+    if (c->at_eof) {  // no more bytes will come: answer from the buffer alone
+        auto found = in.find(delimiter);
+        if (found == std::string::npos)
+            return post_result(c->socket.get_executor(), std::move(h), std::exchange(in, {}),
+                               make_error_code(errc::end_of_stream));
+        return post_result(c->socket.get_executor(), std::move(h), take_front(in, found + delimiter.size()));
+    }
+    auto done = [c](auto&& h, error_code ec, std::size_t n) {
+        auto& in = c->pending_input;
+        if (!ec) return std::move(h)(ec, take_front(in, n));
+        if (ec == boost::asio::error::not_found) ec = make_error_code(errc::line_too_long);
+        if (ec == boost::asio::error::eof) {
+            c->at_eof = true;
+            return std::move(h)(make_error_code(errc::end_of_stream), std::exchange(in, {}));
+        }
+        std::move(h)(ec, std::string());  // bytes read so far stay buffered
+    };
+    auto buffer = boost::asio::dynamic_buffer(in, std::max(max, in.size()));
+    boost::asio::async_read_until(c->socket, buffer, std::move(delimiter),
+                                  intercept{std::move(h), std::move(done)});
+}
+
+/// The `done` of reads that return end of stream as an empty result (Python's b'').
+template <class Core>
+auto eof_is_empty(Core* c) {
+    return [c](auto&& h, error_code ec, auto&& value) {
+        if (ec == boost::asio::error::eof) {
+            c->at_eof = true;
+            ec = {};
+        }
+        std::move(h)(ec, std::move(value));
+    };
+}
+
+/// How an accepted connection names itself in error messages: the peer's address for TCP; for a
+/// Unix-domain connection the listener's path when the client is unnamed ("recv from /run/app.sock").
+inline address stream_where(const boost::asio::ip::tcp::endpoint& peer, const boost::asio::ip::tcp::socket&) {
+    return peer;
+}
+COSOCK_EXPORT std::string stream_where(const boost::asio::local::stream_protocol::endpoint& peer,
+                                       const boost::asio::local::stream_protocol::socket& socket);
+
+}  // namespace cosock::detail
+
+namespace cosock::detail {
+
+template <class Protocol>
+auto basic_stream<Protocol>::recv_into(boost::asio::mutable_buffer buffer) {
+    auto* c = &this->core_.core("recv");
+    return make_operation<std::size_t>(
+        "recv from", &c->where, c->timeout, [c, buffer](auto handler, auto timeout) {
+            c->template launch<std::size_t>(role::read, timeout, std::move(handler), [c, buffer](auto h) {
+                auto& in = c->pending_input;
+                if (!in.empty()) {  // bytes read ahead by read_line & co. come first
+                    std::size_t n = std::min(in.size(), buffer.size());
+                    std::memcpy(buffer.data(), in.data(), n);
+                    in.erase(0, n);
+                    return post_result(c->socket.get_executor(), std::move(h), n);
+                }
+                if (c->at_eof) return post_result(c->socket.get_executor(), std::move(h), std::size_t(0));
+                c->socket.async_read_some(buffer, intercept{std::move(h), eof_is_empty(c)});
+            });
+        });
+}
+
+template <class Protocol>
+auto basic_stream<Protocol>::recv(std::size_t max) {
+    auto* c = &this->core_.core("recv");
+    return make_operation<std::string>(
+        "recv from", &c->where, c->timeout, [c, max](auto handler, auto timeout) {
+            c->template launch<std::string>(role::read, timeout, std::move(handler), [c, max](auto h) {
+                auto& in = c->pending_input;
+                if (!in.empty())
+                    return post_result(c->socket.get_executor(), std::move(h), take_front(in, max));
+                if (c->at_eof) return post_result(c->socket.get_executor(), std::move(h), std::string());
+                // On the heap so that its bytes stay put while the handler moves around.
+                auto data = std::make_unique<std::string>(max, '\0');
+                auto buffer = boost::asio::buffer(*data);
+                auto done = [data = std::move(data)](auto&& h, error_code ec, std::size_t n) {
+                    data->resize(ec ? 0 : n);
+                    std::move(h)(ec, std::move(*data));
+                };
+                c->socket.async_read_some(
+                    buffer, intercept{intercept{std::move(h), eof_is_empty(c)}, std::move(done)});
+            });
+        });
+}
+
+template <class Protocol>
+auto basic_stream<Protocol>::send(boost::asio::const_buffer data) {
+    auto* c = &this->core_.core("send");
+    return make_operation<std::size_t>(
+        "send to", &c->where, c->timeout, [c, data](auto handler, auto timeout) {
+            c->template launch<std::size_t>(role::write, timeout, std::move(handler), [c, data](auto h) {
+                boost::asio::async_write(c->socket, data, std::move(h));
+            });
+        });
+}
+
+template <class Protocol>
+auto basic_stream<Protocol>::read_exact(std::size_t n) {
+    auto* c = &this->core_.core("read_exact");
+    return make_operation<std::string>(
+        "read_exact from", &c->where, c->timeout, [c, n](auto handler, auto timeout) {
+            c->template launch<std::string>(role::read, timeout, std::move(handler), [c, n](auto h) {
+                auto& in = c->pending_input;
+                auto executor = c->socket.get_executor();
+                if (in.size() >= n) return post_result(executor, std::move(h), take_front(in, n));
+                if (c->at_eof)
+                    return post_result(executor, std::move(h), std::exchange(in, {}),
+                                       make_error_code(errc::end_of_stream));
+                auto done = [c, n](auto&& h, error_code ec, std::size_t) {
+                    auto& in = c->pending_input;
+                    if (!ec) return std::move(h)(ec, take_front(in, n));
+                    if (ec == boost::asio::error::eof) {  // the bytes that did arrive go with the error
+                        c->at_eof = true;
+                        return std::move(h)(make_error_code(errc::end_of_stream), std::exchange(in, {}));
+                    }
+                    // Cancelled or timed out: the bytes stay buffered for the next read, and a copy
+                    // goes with the error (timeout_error::received()).
+                    std::move(h)(ec, ec == boost::asio::error::operation_aborted ? in : std::string());
+                };
+                boost::asio::async_read(c->socket, boost::asio::dynamic_buffer(in),
+                                        boost::asio::transfer_exactly(n - in.size()),
+                                        intercept{std::move(h), std::move(done)});
+            });
+        });
+}
+
+template <class Protocol>
+auto basic_stream<Protocol>::read_until(std::string delimiter, std::size_t max) {
+    auto* c = &this->core_.core("read_until");
+    return make_operation<std::string>(
+        "read_until from", &c->where, c->timeout,
+        [c, delimiter = std::move(delimiter), max](auto handler, auto timeout) mutable {
+            c->template launch<std::string>(role::read, timeout, std::move(handler), [&](auto h) {
+                start_read_until(c, std::move(delimiter), max, std::move(h));
+            });
+        });
+}
+
+template <class Protocol>
+auto basic_stream<Protocol>::read_line(std::size_t max) {
+    using line = std::optional<std::string>;
+    auto* c = &this->core_.core("read_line");
+    return make_operation<line>(
+        "read_line from", &c->where, c->timeout, [c, max](auto handler, auto timeout) {
+            c->template launch<line>(role::read, timeout, std::move(handler), [c, max](auto h) {
+                auto done = [](auto&& h, error_code ec, std::string s) {
+                    if (ec == make_error_code(errc::end_of_stream)) {
+                        if (s.empty()) return std::move(h)(error_code(), line());  // clean end
+                        return std::move(h)(error_code(), line(std::move(s)));     // last line
+                    }
+                    if (ec) return std::move(h)(ec, line());
+                    s.pop_back();
+                    if (!s.empty() && s.back() == '\r') s.pop_back();
+                    std::move(h)(ec, line(std::move(s)));
+                };
+                start_read_until(c, "\n", max, intercept{std::move(h), std::move(done)});
+            });
+        });
+}
+
+template <class Protocol, class Stream>
+auto basic_listener<Protocol, Stream>::accept() {
+    using accepted = std::pair<Stream, peer_type>;
+    auto* c = &this->core_.core("accept");
+    return make_operation<accepted>("accept on", &c->where, c->timeout, [c](auto handler, auto timeout) {
+        c->template launch<accepted>(role::read, timeout, std::move(handler), [c](auto h) {
+            auto done = [c](auto&& h, error_code ec, typename Protocol::socket s) {
+                if (ec) return std::move(h)(ec, accepted());
+                auto where = stream_where(c->endpoint, s);
+                std::move(h)(ec, accepted(Stream(std::move(s), std::move(where)), peer_of(c->endpoint)));
+            };
+            c->socket.async_accept(c->endpoint, intercept{std::move(h), std::move(done)});
+        });
+    });
+}
+
+}  // namespace cosock::detail

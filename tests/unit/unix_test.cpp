@@ -1,0 +1,397 @@
+// tests/unit/unix_test.cpp — tests for cosock/unix.hpp and cosock/descriptor.hpp: Unix-domain
+// streams, listeners and datagrams in a fresh temporary folder, socket pairs, adopted descriptors,
+// and the bad input of each.
+// SPDX-License-Identifier: MIT
+#include <cosock/descriptor.hpp>
+#include <cosock/tcp.hpp>
+#include <cosock/timeout.hpp>
+#include <cosock/udp.hpp>
+#include <cosock/unix.hpp>
+
+#include <array>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "support/co_test.hpp"
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A fresh folder under /tmp for one test's socket files, removed afterwards.
+struct temp_folder {
+    fs::path path;
+    temp_folder() {
+        std::string pattern = (fs::temp_directory_path() / "cosock-unix-XXXXXX").string();
+        path = ::mkdtemp(pattern.data());
+    }
+    ~temp_folder() {
+        std::error_code ignored;
+        fs::remove_all(path, ignored);
+    }
+    std::string operator/(const char* name) const { return (path / name).string(); }
+};
+
+/// What `body` throws, as text ("" when it does not throw).
+template <class Body>
+std::string error_of(Body body) {
+    try {
+        body();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "";
+}
+
+bool contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
+
+/// Leaves a socket file behind as a crashed server does: bound, then closed without unlink.
+void leave_stale_file(const std::string& path, int type = SOCK_STREAM) {
+    int fd = ::socket(AF_UNIX, type, 0);
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    path.copy(un.sun_path, sizeof un.sun_path - 1);
+    BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&un), sizeof un) == 0);
+    ::close(fd);
+}
+
+bool is_open_fd(int fd) {
+    return ::fcntl(fd, F_GETFD) != -1;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(unix_sockets)
+
+COSOCK_CO_TEST(a_stream_talks_over_a_filesystem_path) {
+    temp_folder dir;
+    auto sk = cosock::unix_listener::bind(dir / "app.sock");
+    BOOST_TEST(sk.path() == dir / "app.sock");
+    BOOST_TEST(fs::is_socket(dir / "app.sock"));
+    auto client = co_await cosock::unix_stream::connect(dir / "app.sock");
+    auto [conn, peer] = co_await sk.accept();
+    BOOST_TEST(peer == "");  // a client that did not bind is unnamed, as in Python
+    co_await client.send("hello!\n");
+    BOOST_TEST(*co_await conn.read_line() == "hello!");
+    co_await conn.send("hi");
+    BOOST_TEST(co_await client.recv(10) == "hi");
+    BOOST_TEST(client.peer_path() == dir / "app.sock");
+    BOOST_TEST(conn.local_path() == dir / "app.sock");
+}
+
+COSOCK_CO_TEST(errors_name_the_path) {
+    temp_folder dir;
+    auto sk = cosock::unix_listener::bind(dir / "app.sock");
+    auto client = co_await cosock::unix_stream::connect(dir / "app.sock");
+    auto [conn, peer] = co_await sk.accept();
+    client.close();
+    auto [ec, n] = co_await cosock::nothrow(conn.send(std::string(1 << 20, 'x')));
+    BOOST_TEST((ec == boost::asio::error::broken_pipe));
+    try {
+        co_await conn.send("more");
+        BOOST_FAIL("send after the peer closed must fail");
+    } catch (const cosock::error& e) {
+        BOOST_TEST(std::string(e.what()) == "send to " + dir / "app.sock" + ": Broken pipe");
+    }
+}
+
+COSOCK_CO_TEST(an_abstract_name_needs_no_file) {
+    auto name = "@cosock-test-" + std::to_string(::getpid());
+    auto sk = cosock::unix_listener::bind(name);
+    BOOST_TEST(sk.path() == name);
+    auto client = co_await cosock::unix_stream::connect(name);
+    auto [conn, peer] = co_await sk.accept();
+    co_await client.send("x");
+    BOOST_TEST(co_await conn.recv(1) == "x");
+    BOOST_TEST(!fs::exists(name.substr(1)));
+}
+
+COSOCK_CO_TEST(closing_or_destroying_the_listener_removes_its_file) {
+    temp_folder dir;
+    auto a = cosock::unix_listener::bind(dir / "a.sock");
+    a.close();
+    BOOST_TEST(!fs::exists(dir / "a.sock"));
+    { auto b = cosock::unix_listener::bind(dir / "b.sock"); }
+    BOOST_TEST(!fs::exists(dir / "b.sock"));
+    auto moved = cosock::unix_listener::bind(dir / "c.sock");
+    auto owner = std::move(moved);  // the moved-from listener does not remove it
+    moved = cosock::unix_listener();
+    BOOST_TEST(fs::exists(dir / "c.sock"));
+    co_return;
+}
+
+COSOCK_CO_TEST(a_stale_file_is_replaced) {
+    temp_folder dir;
+    leave_stale_file(dir / "app.sock");
+    BOOST_TEST(fs::is_socket(dir / "app.sock"));
+    auto [ec, stale] = co_await cosock::nothrow(cosock::unix_stream::connect(dir / "app.sock"));
+    BOOST_TEST((ec == boost::asio::error::connection_refused));
+    auto sk = cosock::unix_listener::bind(dir / "app.sock");
+    auto client = co_await cosock::unix_stream::connect(dir / "app.sock");
+    auto [conn, peer] = co_await sk.accept();
+    BOOST_TEST(conn.is_open());
+}
+
+BOOST_AUTO_TEST_CASE(a_stale_file_is_kept_when_asked) {
+    cosock_test::run_for([]() -> cosock::task<void> {
+        temp_folder dir;
+        leave_stale_file(dir / "app.sock");
+        auto what =
+            error_of([&] { cosock::unix_listener::bind(dir / "app.sock", {.replace_stale = false}); });
+        BOOST_TEST(contains(what, "Address already in use"));
+        BOOST_TEST(fs::is_socket(dir / "app.sock"));
+        co_return;
+    }());
+}
+
+BOOST_AUTO_TEST_CASE(a_live_listener_is_never_taken_over) {
+    cosock_test::run_for([]() -> cosock::task<void> {
+        temp_folder dir;
+        auto first = cosock::unix_listener::bind(dir / "app.sock");
+        auto what = error_of([&] { cosock::unix_listener::bind(dir / "app.sock"); });
+        BOOST_TEST(what ==
+                   "bind to " + dir / "app.sock" + ": Address already in use (a server is listening there)");
+        auto client = co_await cosock::unix_stream::connect(dir / "app.sock");  // still the first's
+        auto [conn, peer] = co_await first.accept();
+        BOOST_TEST(conn.is_open());
+    }());
+}
+
+BOOST_AUTO_TEST_CASE(a_file_that_is_not_a_socket_is_left_alone) {
+    cosock_test::run_for([]() -> cosock::task<void> {
+        temp_folder dir;
+        std::ofstream(dir / "notes.txt") << "keep me";
+        auto what = error_of([&] { cosock::unix_listener::bind(dir / "notes.txt"); });
+        BOOST_TEST(contains(what, "Address already in use (not a socket: left alone)"));
+        BOOST_TEST(fs::file_size(dir / "notes.txt") == 7u);
+        co_return;
+    }());
+}
+
+BOOST_AUTO_TEST_CASE(bad_paths_give_clear_errors) {
+    cosock_test::run_for([]() -> cosock::task<void> {
+        std::string too_long = "/tmp/" + std::string(120, 'x') + ".sock";
+        BOOST_TEST(error_of([&] { cosock::unix_listener::bind(too_long); }) ==
+                   "bind to " + too_long +
+                       ": File name too long (130 bytes; a Unix socket path has at most 107)");
+        BOOST_TEST(
+            contains(error_of([&] { (void)cosock::unix_stream::connect(too_long); }), "File name too long"));
+        BOOST_TEST(error_of([] { cosock::unix_listener::bind("/no/such/dir/app.sock"); }) ==
+                   "bind to /no/such/dir/app.sock: No such file or directory");
+        BOOST_TEST(error_of([] { cosock::unix_listener::bind(""); }) ==
+                   "bind to \"\": empty Unix socket path");
+        auto [ec, conn] = co_await cosock::nothrow(cosock::unix_stream::connect("/no/such/dir/app.sock"));
+        BOOST_TEST((ec == std::errc::no_such_file_or_directory));
+        try {
+            co_await cosock::unix_stream::connect("/no/such/dir/app.sock");
+        } catch (const cosock::error& e) {
+            BOOST_TEST(std::string(e.what()) ==
+                       "connect to /no/such/dir/app.sock: No such file or directory");
+        }
+    }());
+}
+
+COSOCK_CO_TEST(credentials_name_the_peer_process) {
+    auto [a, b] = cosock::unix_stream::pair();
+    auto cred = a.credentials();
+    BOOST_TEST(cred.pid == ::getpid());
+    BOOST_TEST(cred.uid == ::getuid());
+    BOOST_TEST(cred.gid == ::getgid());
+    co_return;
+}
+
+COSOCK_CO_TEST(a_socket_pair_talks_both_ways) {
+    auto [a, b] = cosock::unix_stream::pair();
+    co_await a.send("ping\nrest");
+    BOOST_TEST(*co_await b.read_line() == "ping");
+    co_await b.send("pong");
+    BOOST_TEST(co_await a.recv(10) == "pong");
+    a.shutdown();
+    BOOST_TEST(co_await b.recv(10) == "rest");
+    BOOST_TEST(co_await b.recv(10) == "");  // end of stream
+}
+
+COSOCK_CO_TEST(serve_runs_unix_connections) {
+    temp_folder dir;
+    auto sk = cosock::unix_listener::bind(dir / "echo.sock");
+    cosock::task_scope scope(co_await boost::asio::this_coro::executor);
+    scope.spawn(sk.serve([](cosock::unix_stream conn, std::string) -> cosock::task<void> {
+        while (auto line = co_await conn.read_line()) co_await conn.send(*line + "\n");
+    }));
+    for (int i = 0; i < 3; ++i) {
+        auto client = co_await cosock::unix_stream::connect(dir / "echo.sock");
+        co_await client.send("hello " + std::to_string(i) + "\n");
+        BOOST_TEST(*co_await client.read_line() == "hello " + std::to_string(i));
+    }
+    scope.cancel();
+    co_await scope.join();
+    BOOST_TEST(!fs::exists(dir / "echo.sock"));  // serve closed the listener
+}
+
+COSOCK_CO_TEST(datagrams_carry_their_sender_path) {
+    temp_folder dir;
+    auto server = cosock::unix_datagram::bind(dir / "server.sock");
+    auto client = cosock::unix_datagram::bind(dir / "client.sock");
+    co_await client.send_to("hello", dir / "server.sock");
+    auto [msg, sender] = co_await server.recv_from(100);
+    BOOST_TEST(msg == "hello");
+    BOOST_TEST(sender == dir / "client.sock");
+    co_await server.send_to("hi", sender);
+    std::array<char, 4> buf{};
+    auto info = co_await client.recv_from_into(boost::asio::buffer(buf));
+    BOOST_TEST(std::string(buf.data(), info.size) == "hi");
+    BOOST_TEST(info.sender == dir / "server.sock");
+    co_await server.send_to("too long", sender);  // truncated: reported, never silent
+    info = co_await client.recv_from_into(boost::asio::buffer(buf));
+    BOOST_TEST(info.truncated);
+    BOOST_TEST(info.full_size == 8u);
+    co_await server.send_to("", sender);  // an empty datagram is a datagram
+    BOOST_TEST(co_await client.recv(10) == "");
+}
+
+COSOCK_CO_TEST(connected_datagram_sockets_send_and_recv) {
+    temp_folder dir;
+    auto server = cosock::unix_datagram::bind(dir / "server.sock");
+    auto client = cosock::unix_datagram::open();
+    client.connect(dir / "server.sock");
+    co_await client.send("one");
+    BOOST_TEST(co_await server.recv(10) == "one");
+    auto [a, b] = cosock::unix_datagram::pair();
+    co_await a.send("two");
+    BOOST_TEST(co_await b.recv(10) == "two");
+    BOOST_TEST(contains(error_of([&] { client.connect(dir / "nobody.sock"); }), "No such file or directory"));
+    BOOST_TEST(
+        contains(error_of([&] { (void)server.send_to("x", std::string(200, 'y')); }), "File name too long"));
+}
+
+COSOCK_CO_TEST(a_unix_datagram_times_out) {
+    auto [a, b] = cosock::unix_datagram::pair();
+    auto [ec, got] = co_await cosock::nothrow(cosock::timeout(20ms, a.recv(10)));
+    BOOST_TEST((ec == std::errc::timed_out));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(descriptor)
+
+BOOST_AUTO_TEST_CASE(socket_creates_what_python_would) {
+    auto d = cosock::socket(AF_INET6, SOCK_DGRAM);
+    auto kind = d.kind();
+    BOOST_TEST(kind.family == AF_INET6);
+    BOOST_TEST(kind.type == SOCK_DGRAM);
+    BOOST_TEST(kind.protocol == IPPROTO_UDP);
+    BOOST_TEST(kind.to_string() == "AF_INET6, SOCK_DGRAM, IPPROTO_UDP");
+    BOOST_TEST((::fcntl(d.get(), F_GETFD) & FD_CLOEXEC) != 0);
+    int fd = d.get();
+    { cosock::descriptor moved = std::move(d); }
+    BOOST_TEST(!is_open_fd(fd));  // closed by its owner
+    BOOST_TEST(error_of([] { cosock::socket(12345, SOCK_STREAM); }) ==
+               "socket(12345, SOCK_STREAM, 0): Address family not supported by protocol");
+}
+
+BOOST_AUTO_TEST_CASE(kind_of_a_non_socket_is_a_clear_error) {
+    int fds[2];
+    BOOST_REQUIRE(::pipe(fds) == 0);
+    BOOST_TEST(error_of([&] { cosock::kind_of(fds[0]); }) ==
+               "descriptor " + std::to_string(fds[0]) + ": not a socket");
+    BOOST_TEST(error_of([] { cosock::kind_of(-1); }) == "descriptor -1: Bad file descriptor");
+    cosock_test::run_for([&]() -> cosock::task<void> {
+        auto what = error_of([&] { cosock::tcp_stream::from_fd(fds[0]); });
+        BOOST_TEST(what == "adopt descriptor " + std::to_string(fds[0]) + " as a TCP stream: not a socket");
+        BOOST_TEST(is_open_fd(fds[0]));  // not closed on failure: still the caller's
+        co_return;
+    }());
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
+
+BOOST_AUTO_TEST_CASE(a_descriptor_of_the_wrong_kind_is_refused) {
+    cosock_test::run_for([]() -> cosock::task<void> {
+        auto udp = cosock::socket(AF_INET, SOCK_DGRAM);
+        auto fd = std::to_string(udp.get());
+        BOOST_TEST(error_of([&] { cosock::tcp_stream::from_fd(udp.get()); }) ==
+                   "adopt descriptor " + fd +
+                       " as a TCP stream: it is a UDP socket (AF_INET, SOCK_DGRAM, IPPROTO_UDP)");
+        BOOST_TEST(
+            contains(error_of([&] { cosock::unix_stream::from_fd(udp.get()); }), "it is a UDP socket"));
+        BOOST_TEST(
+            contains(error_of([&] { cosock::tcp_listener::from_fd(udp.get()); }), "as a TCP listener"));
+        auto tcp = cosock::socket(AF_INET, SOCK_STREAM);
+        BOOST_TEST(
+            contains(error_of([&] { cosock::udp_endpoint::from_fd(tcp.get()); }), "it is a TCP socket"));
+        BOOST_TEST(
+            contains(error_of([&] { cosock::unix_datagram::from_fd(tcp.get()); }), "it is a TCP socket"));
+        BOOST_TEST(is_open_fd(udp.get()));
+        co_return;
+    }());
+}
+
+COSOCK_CO_TEST(adopted_descriptors_work_and_can_be_released) {
+    // A bound, not yet listening, TCP socket made the Python way: socket(), bind().
+    auto d = cosock::socket(AF_INET, SOCK_STREAM);
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_REQUIRE(::bind(d.get(), reinterpret_cast<sockaddr*>(&in), sizeof in) == 0);
+    auto sk = cosock::tcp_listener::from_fd(d.release());  // starts listening
+    auto client = co_await cosock::tcp_stream::connect(sk.local_address());
+    auto [conn, peer] = co_await sk.accept();
+    int fd = client.release();
+    BOOST_TEST(!client.is_open());
+    auto again = cosock::tcp_stream::from_fd(fd);
+    BOOST_TEST(again.peer_address() == sk.local_address());
+    co_await again.send("still connected");
+    BOOST_TEST(co_await conn.recv(100) == "still connected");
+
+    auto u = cosock::udp_endpoint::from_fd(cosock::socket(AF_INET, SOCK_DGRAM).release());
+    auto target = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    co_await u.send_to("x", target.local_address());
+    BOOST_TEST((co_await target.recv_from(10)).first == "x");
+
+    auto [a, b] = cosock::unix_stream::pair();
+    auto adopted = cosock::unix_stream::from_fd(a.release());
+    co_await adopted.send("y");
+    BOOST_TEST(co_await b.recv(10) == "y");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(ipv6)
+
+BOOST_AUTO_TEST_CASE(a_scope_id_survives_parsing_and_printing) {
+    auto a = cosock::address::parse("[fe80::1%lo]:80");
+    BOOST_TEST(a.ip().is_v6());
+    BOOST_TEST(a.ip().to_v6().scope_id() == ::if_nametoindex("lo"));
+    BOOST_TEST(a.to_string() == "[fe80::1%lo]:80");
+    BOOST_TEST(a.udp_endpoint().address().to_v6().scope_id() == ::if_nametoindex("lo"));
+}
+
+COSOCK_CO_TEST(ipv6_loopback_streams_and_datagrams) {
+    auto sk = cosock::tcp_listener::bind({"::1", 0});
+    auto client =
+        co_await cosock::tcp_stream::connect(cosock::address::parse(sk.local_address().to_string()));
+    auto [conn, peer] = co_await sk.accept();
+    BOOST_TEST(peer.ip().is_v6());
+    co_await client.send("v6");
+    BOOST_TEST(co_await conn.recv(10) == "v6");
+    auto u = cosock::udp_endpoint::bind({"::1", 0});
+    auto v = cosock::udp_endpoint::open(cosock::address_family::v6);
+    co_await v.send_to("d", u.local_address());
+    auto [msg, from] = co_await u.recv_from(10);
+    BOOST_TEST(msg == "d");
+    BOOST_TEST(from.to_string().starts_with("[::1]:"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
