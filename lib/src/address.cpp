@@ -25,8 +25,8 @@ using failure = const char*;
 /// Fills ip/name/p from a host and a port number; the one place both constructors check.
 failure make(std::string_view host, long long port, ip::address& ip, std::string& name, std::uint16_t& p) {
     if (port < 0 || port > 65535) return "port out of range (0-65535)";
-    if (host.empty()) return "empty host";
-    if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.empty()) return "empty host";  // after the brackets: "[]" is empty too
     p = static_cast<std::uint16_t>(port);
     boost::system::error_code ec;
     ip = ip::make_address(host, ec);

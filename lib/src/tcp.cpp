@@ -112,6 +112,9 @@ tcp::acceptor open_acceptor(asio::any_io_executor executor, const address& at, c
     if (endpoint.address().is_v6() && acceptor.set_option(asio::ip::v6_only(options.v6_only), ec))
         return acceptor;
     if (acceptor.bind(endpoint, ec)) return acceptor;
+    // Report ECONNABORTED (a client gone before accept) instead of letting Asio wait for the next
+    // readiness event, which leaves a client queued behind it waiting for another to arrive.
+    if (acceptor.set_option(tcp::acceptor::enable_connection_aborted(true), ec)) return acceptor;
     step = "listen on";
     acceptor.listen(options.backlog, ec);
     return acceptor;
@@ -155,6 +158,7 @@ tcp_listener tcp_listener::from_fd(asio::any_io_executor executor, int fd, const
     acceptor_type acceptor(executor);
     error_code ec;
     acceptor.assign(kind.family == AF_INET ? tcp::v4() : tcp::v6(), fd, ec);
+    if (!ec) acceptor.set_option(acceptor_type::enable_connection_aborted(true), ec);
     if (!ec && !kind.listening) acceptor.listen(options.backlog, ec);
     detail::check(ec, "adopt descriptor", std::to_string(fd));
     auto* core = new core_type(std::move(acceptor));

@@ -77,6 +77,11 @@ BOOST_AUTO_TEST_CASE(bad_strings_give_one_clear_line) {
     BOOST_TEST(parse_error("host:99999999999999999999") ==
                "bad address \"host:99999999999999999999\": port out of range (0-65535)");
     BOOST_TEST(parse_error(":80") == "bad address \":80\": empty host");
+    BOOST_TEST(parse_error("[]:80") == "bad address \"[]:80\": empty host");
+    // Empty brackets are no host either: once they were taken for 0.0.0.0 (every interface).
+    BOOST_CHECK_EXCEPTION(cosock::address("[]", 80), cosock::error, [](const cosock::error& e) {
+        return std::string(e.what()) == "bad address \"[]:80\": empty host";
+    });
     BOOST_TEST(parse_error("bad host:80") ==
                "bad address \"bad host:80\": not a valid host name or IP address");
     BOOST_TEST(parse_error("") == "bad address \"\": missing port (expected HOST:PORT)");

@@ -188,7 +188,9 @@ struct socket_core {
     deadline_lane& start_deadline(std::size_t i, clock::duration timeout) {
         if (!timer) timer = std::make_unique<socket_timer>(socket.get_executor());
         auto& lane = timer->lanes[i];
-        lane.deadline = clock::now() + timeout;
+        auto now = clock::now();
+        // A timeout too long to add (hours::max()) is no deadline at all, never an overflow.
+        lane.deadline = timeout < clock::time_point::max() - now ? now + timeout : clock::time_point::max();
         lane.active = true;
         lane.fired = false;
         if (!timer->waiting || lane.deadline < timer->timer.expiry()) arm(lane.deadline);
