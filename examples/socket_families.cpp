@@ -8,6 +8,7 @@
 // when every row worked (or was skipped for lack of privilege), 1 otherwise.
 // SPDX-License-Identifier: MIT
 #include <unistd.h>
+#include <optional>
 #include <string>
 
 #include <netinet/in.h>
@@ -74,16 +75,18 @@ cosock::task<std::string> fileno_row(cosock::address at) {
     co_return fmt::format("fd {} is ({})  \"ping\" -> \"{}\"", fd, kind.to_string(), msg);
 }
 
-// SOCK_RAW: an ICMP socket, which only a privileged process may open.
-std::string raw_row() {
+// SOCK_RAW: an ICMP echo to itself, which only a privileged process may send.
+cosock::task<std::string> raw_row(cosock::address at) {
+    std::optional<cosock::icmp_socket> sk;
     try {
-        auto d = cosock::socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
-        return fmt::format("created ({})", d.kind().to_string());
+        sk = cosock::icmp_socket::open();  // socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)
     } catch (const cosock::error& e) {
-        if (e.code() == std::errc::operation_not_permitted)
-            return "skipped: needs CAP_NET_RAW (run as root, or setcap cap_net_raw+ep)";
-        throw;
+        if (e.code() != std::errc::operation_not_permitted) throw;
+        co_return "skipped: needs CAP_NET_RAW (run as root, or setcap cap_net_raw+ep)";
     }
+    auto rtt = co_await cosock::timeout(std::chrono::seconds(2), sk->ping(at, 1));
+    co_return fmt::format("{} icmp_seq=1 time={:.2f} ms", at.host(),
+                          std::chrono::duration<double, std::milli>(rtt).count());
 }
 
 cosock::task<int> walk(examples::options opt) {
@@ -108,8 +111,7 @@ cosock::task<int> walk(examples::options opt) {
                  [&] { return unix_stream_row(name); });
     co_await row("AF_UNIX", "SOCK_DGRAM", "unix_datagram::pair", [] { return unix_datagram_row(); });
     co_await row("fileno=", "SOCK_DGRAM", "socket + udp_endpoint::from_fd", [&] { return fileno_row(v4); });
-    co_await row("AF_INET", "SOCK_RAW", "socket(AF_INET, SOCK_RAW, ICMP)",
-                 []() -> cosock::task<std::string> { co_return raw_row(); });
+    co_await row("AF_INET", "SOCK_RAW", "icmp_socket::ping", [&] { return raw_row(v4); });
     co_return failures == 0 ? 0 : 1;
 }
 

@@ -375,5 +375,30 @@ class Udp(unittest.TestCase):
                 self.assertEqual(out, 'One:')
                 self.assertEqual(err, f'udp_qq_client: no answer from 127.0.0.1:{port} within 0.5 s\n')
 
+    def test_socket_families_walks_every_row_of_the_table(self):
+        out, _ = self.ends(self.start(command('socket_families', 'cpp')), 0)
+        rows = [line.split()[:2] for line in out.splitlines()]
+        self.assertEqual(rows, [['AF_INET', 'SOCK_STREAM'], ['AF_INET6', 'SOCK_STREAM'],
+                                ['AF_INET', 'SOCK_DGRAM'], ['AF_INET6', 'SOCK_DGRAM'],
+                                ['AF_UNIX', 'SOCK_STREAM'], ['AF_UNIX', 'SOCK_DGRAM'],
+                                ['fileno=', 'SOCK_DGRAM'], ['AF_INET', 'SOCK_RAW']], out)
+        for line in out.splitlines()[:-1]:
+            self.assertIn('"ping" -> "ping"', line)
+        self.assertRegex(out.splitlines()[-1], r'icmp_seq=1 time=|skipped: needs CAP_NET_RAW')
+
+    def test_echo_server_over_a_unix_socket(self):
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, 'echo.sock')
+            server = self.start(command('echo_server', 'cpp') + ['--unix', path])
+            wait_output(server, rf'listening on {path}\n')
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+                client.settimeout(5)
+                client.connect(path)
+                client.sendall(b'hello over AF_UNIX')
+                self.assertEqual(client.recv(100), b'hello over AF_UNIX')
+            server.interrupt()
+            self.ends(server, 130)
+            self.assertFalse(os.path.exists(path))  # the listener removed its file
+
 if __name__ == '__main__':
     unittest.main()
