@@ -84,6 +84,10 @@ void start_with_timer(const boost::asio::any_io_executor& executor, clock::durat
     auto& signal = s->signal;
     std::move(start)(boost::asio::bind_cancellation_slot(
         signal.slot(), intercept{std::move(handler), [s](auto&& h, auto first, auto... values) {
+                                     // The operation is over: its cancellation handler (which may
+                                     // point into a socket about to be freed) must not run if the
+                                     // timer's own handler, already queued, emits the signal.
+                                     s->signal.slot().clear();
                                      s->timer.cancel();
                                      if constexpr (std::is_same_v<decltype(first), std::exception_ptr>) {
                                          if (s->fired && first && is_cancellation(first))
