@@ -8,6 +8,7 @@
 // (SO_REUSEPORT: the kernel spreads connections and datagrams over them). --timeout S closes a
 // TCP connection whose next message takes more than S seconds (every read has a deadline on the
 // stream's one lazy timer); UDP has no connection to close, so its receives wait forever.
+// SIGTERM (asked to stop) closes every connection at once and exits 0; Ctrl-C exits 130.
 // SPDX-License-Identifier: MIT
 #include <array>
 #include <atomic>
@@ -53,11 +54,13 @@ cosock::task<int> serve(examples::options opt, bool shared, std::function<void(c
     auto sk = cosock::tcp_listener::bind(opt.address, {.reuse_port = shared});
     auto udp = cosock::udp_endpoint::bind(sk.local_address(), {.reuse_port = shared});
     bound(sk.local_address());
-    auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(opt.timeout));
-    cosock::task_scope both;  // an error in one ends the other
+    auto timeout = examples::seconds(opt.timeout);
+    cosock::serve_options stop;
+    stop.grace = std::chrono::seconds(0);  // asked to stop: no echo is worth waiting for
+    cosock::task_scope both;               // an error in one ends the other
     both.spawn(sk.serve(
-        [timeout](cosock::tcp_stream conn, cosock::address) { return echo(std::move(conn), timeout); }));
+        [timeout](cosock::tcp_stream conn, cosock::address) { return echo(std::move(conn), timeout); },
+        stop));
     both.spawn(echo_datagrams(std::move(udp)));
     co_await both.join();
     co_return 0;
@@ -69,8 +72,10 @@ cosock::task<int> serve_unix(std::string path, std::chrono::steady_clock::durati
     auto sk = cosock::unix_listener::bind(path);
     fmt::print("listening on {}\n", sk.path());
     std::fflush(stdout);
+    cosock::unix_serve_options stop;
+    stop.grace = std::chrono::seconds(0);
     co_await sk.serve(
-        [timeout](cosock::unix_stream conn, std::string) { return echo(std::move(conn), timeout); });
+        [timeout](cosock::unix_stream conn, std::string) { return echo(std::move(conn), timeout); }, stop);
     co_return 0;
 }
 
@@ -95,12 +100,14 @@ std::optional<std::string> take_flag(int& argc, char** argv, std::string_view fl
 int take_threads(int& argc, char** argv) {
     auto value = take_flag(argc, argv, "--threads");
     if (!value) return 1;
-    int threads = std::atoi(value->c_str());
-    if (threads < 1 || threads > 256) {
-        fmt::print(stderr, "echo_server: --threads needs a number from 1 to 256 (see --help)\n");
+    char* end = nullptr;
+    long threads = std::strtol(value->c_str(), &end, 10);
+    if (value->empty() || *end != '\0' || threads < 1 || threads > 256) {
+        fmt::print(stderr, "echo_server: --threads needs a number from 1 to 256, not \"{}\" (see --help)\n",
+                   *value);
         std::exit(2);
     }
-    return threads;
+    return static_cast<int>(threads);
 }
 
 int main(int argc, char** argv) {
@@ -110,7 +117,9 @@ int main(int argc, char** argv) {
                                {.about = "TCP and UDP echo on one port; --threads N: N event loops; "
                                          "--unix PATH: echo on a Unix-domain socket instead",
                                 .timeout = 0.0});
-    if (unix_path) return cosock::run(serve_unix(*unix_path, examples::seconds(opt.timeout)));
+    auto stopped_cleanly = [](int code) { return code == 128 + SIGTERM ? 0 : code; };  // asked to stop: 0
+    if (unix_path)
+        return stopped_cleanly(cosock::run(serve_unix(*unix_path, examples::seconds(opt.timeout))));
     // The first loop runs on this thread; once it has bound the port, threads 2..N run the others.
     // Every loop ends on SIGINT/SIGTERM; one that fails stops the rest with SIGTERM.
     std::atomic<int> failed = 0;
@@ -128,5 +137,6 @@ int main(int argc, char** argv) {
     }));
     if (code == 1 && !others.empty()) std::raise(SIGTERM);
     others.clear();  // joins
-    return failed ? 1 : code;
+    if (failed) return 1;
+    return stopped_cleanly(code);
 }

@@ -18,8 +18,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f'{self.prog}: {message} (see --help)\n')
 
 
+def _host(text):
+    host = text[1:-1] if text.startswith('[') and text.endswith(']') else text  # [::1] -> ::1
+    if not host:  # socket's '' would mean every interface
+        raise argparse.ArgumentTypeError(f'bad host {text!r}')
+    return host
+
+
 def _port(text):
-    if not text.isdigit() or int(text) > 65535:
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:  # not ' 5', not '٣'
         raise argparse.ArgumentTypeError(f'bad port {text!r} (0-65535)')
     return int(text)
 
@@ -38,7 +45,7 @@ def seconds(text):
 def parser(doc, port):
     """The common command line; a program adds its own flags, then calls parse_args()."""
     p = _Parser(prog=PROG, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--host', default='127.0.0.1', type=lambda h: h.strip('[]'),
+    p.add_argument('--host', default='127.0.0.1', type=_host,
                    help='IPv4/IPv6 address or name (default: %(default)s)')
     p.add_argument('--port', default=port, type=_port, help='port, 0 = any (default: %(default)s)')
     return p
