@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #include "cli.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -29,17 +30,31 @@ void usage(const defaults& d) {
     fmt::print("  --help             show this help\n");
 }
 
+[[noreturn]] void bad(std::string message) {
+    throw bad_command_line(message);
+}
+
 long parse_number(std::string_view flag, const char* text, long low, long high) {
     char* end = nullptr;
     long value = std::strtol(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || value < low || value > high)
-        fail(fmt::format("{} needs a whole number from {} to {}, not \"{}\"", flag, low, high, text));
+    if (!std::isdigit(static_cast<unsigned char>(*text)) || *end != '\0' || value < low || value > high)
+        bad(fmt::format("{} needs a whole number from {} to {}, not \"{}\"", flag, low, high, text));
     return value;
 }
 
 }  // namespace
 
 options parse(int argc, char** argv, const defaults& d) {
+    try {
+        if (auto opt = try_parse(argc, argv, d)) return *opt;
+    } catch (const bad_command_line& e) {
+        fail(e.what());
+    }
+    usage(d);
+    std::exit(0);
+}
+
+std::optional<options> try_parse(int argc, char** argv, const defaults& d) {
     std::string host = "127.0.0.1";
     long port = d.port;
     options opt;
@@ -47,14 +62,11 @@ options parse(int argc, char** argv, const defaults& d) {
     opt.name = d.name.value_or("");
     for (int i = 1; i < argc; ++i) {
         std::string_view flag = argv[i];
-        if (flag == "--help" || flag == "-h") {
-            usage(d);
-            std::exit(0);
-        }
+        if (flag == "--help" || flag == "-h") return std::nullopt;
         bool known = flag == "--host" || flag == "--port" || (flag == "--timeout" && d.timeout) ||
                      (flag == "--name" && d.name);
-        if (!known) fail(fmt::format("unknown option {}", flag));
-        if (i + 1 >= argc) fail(fmt::format("{} needs a value", flag));
+        if (!known) bad(fmt::format("unknown option {}", flag));
+        if (i + 1 >= argc) bad(fmt::format("{} needs a value", flag));
         const char* value = argv[++i];
         if (flag == "--host") {
             host = value;
@@ -64,7 +76,7 @@ options parse(int argc, char** argv, const defaults& d) {
             char* end = nullptr;
             opt.timeout = std::strtod(value, &end);
             if (*value == '\0' || *end != '\0' || !std::isfinite(opt.timeout) || opt.timeout < 0)
-                fail(fmt::format("--timeout needs a number of seconds >= 0, not \"{}\"", value));
+                bad(fmt::format("--timeout needs a number of seconds >= 0, not \"{}\"", value));
         } else {
             opt.name = value;
         }
@@ -72,7 +84,7 @@ options parse(int argc, char** argv, const defaults& d) {
     try {
         opt.address = cosock::address(host, static_cast<int>(port));
     } catch (const cosock::error& e) {
-        fail(e.what());
+        bad(e.what());
     }
     return opt;
 }

@@ -3,8 +3,10 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include <cosock/address.hpp>
@@ -29,9 +31,20 @@ struct options {
 /// ("PROGRAM: unknown option --x (see --help)") and exits 2.
 options parse(int argc, char** argv, const defaults& d);
 
-/// A number of seconds from the command line (like --timeout 0.5) as a duration.
+/// What `parse` found wrong; `what()` is the line it prints before "(see --help)".
+struct bad_command_line : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// `parse` without printing or exiting (for tests): std::nullopt for --help, `bad_command_line`
+/// for a bad or unknown flag.
+std::optional<options> try_parse(int argc, char** argv, const defaults& d);
+
+/// A number of seconds from the command line (like --timeout 0.5) as a duration: rounded up, so
+/// that a tiny timeout is not 0 (none), and at most 10^9 s (31 years), so that it fits the clock.
 inline std::chrono::steady_clock::duration seconds(double s) {
-    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
+    return std::chrono::ceil<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(std::min(s, 1e9)));
 }
 
 /// Prints "listening on HOST:PORT" and flushes, so tests (and people) know the real port.
