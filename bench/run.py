@@ -13,6 +13,11 @@ the operations) and its RSS per idle connection, as ratios to plain epoll in the
     python3 bench/run.py ... --write-docs      # also rewrite docs/performance.md's results + chart
     python3 bench/run.py ... --quick           # smoke: every server, every scenario, ~1 s each
     python3 bench/run.py ... --callgrind       # instructions (valgrind) and system calls (perf) per op
+    python3 bench/run.py ... --extra "cosock io_uring=OTHER/examples/echo_server" --only udp,churn
+
+`--extra NAME=PATH[:ARGS]` (repeatable) adds one more server, for example cosock from another
+build: it runs in every selected scenario beside cosock, interleaved like the others, and gets its
+own rows (ARGS: extra arguments, split like a shell would). `--servers A,B,...` runs only those.
 
 `cmake --build BUILD --target run_bench` runs the first line. Python 3 standard library only.
 Every process it starts is bounded in time and stopped by its PID; traffic stays on loopback.
@@ -26,6 +31,7 @@ import platform
 import re
 import resource
 import select
+import shlex
 import shutil
 import signal
 import statistics
@@ -73,6 +79,21 @@ SCENARIOS = [
          servers=["cosock --timeout", "asio-coro naive ||", "cosock", "asio-coro", "epoll"]),
 ]
 REFS = ["asio-coro", "epoll"]
+EXTRAS = []  # names given with --extra, in order
+
+
+def add_extra(spec):
+    """--extra NAME=PATH[:ARGS]: one more server, measured in every scenario right after cosock."""
+    name, eq, rest = spec.partition("=")
+    path, _, args = rest.partition(":")
+    if not eq or not name or not path:
+        sys.exit(f"run.py: --extra {spec!r} is not NAME=PATH[:ARGS]")
+    if name in SERVERS:
+        sys.exit(f"run.py: --extra {name!r}: a server of that name exists")
+    if not os.access(path, os.X_OK):
+        sys.exit(f"run.py: --extra {name!r}: {path} is not built")
+    SERVERS[name] = [a.replace("{", "{{").replace("}", "}}") for a in [path, *shlex.split(args)]]
+    EXTRAS.append(name)
 
 
 class Failure(Exception):
@@ -246,6 +267,14 @@ def rss_per_conn_bytes(r, conns):
     return (r["rss_after_kib"] - r["rss_before_kib"]) * 1024 / conns
 
 
+def after_cosock(names):
+    """`names` with the --extra servers inserted right after cosock (unchanged without cosock)."""
+    if "cosock" not in names:
+        return names
+    at = names.index("cosock") + 1
+    return names[:at] + EXTRAS + names[at:]
+
+
 def ratio_stats(reps, server, ref, value):
     """Median (min, max) over repetitions of value(server) / value(ref), paired within a repetition."""
     ratios = []
@@ -278,7 +307,9 @@ def build_tables(results, cfg):
     out.append("|---|---|---|---|---|---|---|")
     summary = {}
     for sc in SCENARIOS:
-        reps = results.get(sc["key"], [])
+        if sc["key"] not in results:  # not selected (--only)
+            continue
+        reps = results[sc["key"]]
         for name in sc["servers"]:
             runs = [rep[name] for rep in reps if name in rep]
             if not runs:
@@ -296,11 +327,13 @@ def build_tables(results, cfg):
             per = "64 KiB" if sc["key"] == "bulk" else sc["op"]
             out.append(f"| {sc['title']} | {md(name)} | {tp} | {cpu:.2f} µs per {per} | {kshare} | "
                        f"{fmt_ratio(ratios['asio-coro'])} | {fmt_ratio(ratios['epoll'])} |")
+    reps = results.get("idle", [])
+    if not reps:  # idle not selected
+        return "\n".join(out), summary
     out.append("")
     out.append(f"| server | RSS per idle connection ({cfg.idle_conns} connections) | RSS ÷ asio-coro | RSS ÷ epoll |")
     out.append("|---|---|---|---|")
-    reps = results.get("idle", [])
-    for name in FOUR:
+    for name in next(sc for sc in SCENARIOS if sc["key"] == "idle")["servers"]:
         runs = [rep[name] for rep in reps if name in rep]
         if not runs:
             out.append(f"| {name} | failed | | |")
@@ -319,7 +352,7 @@ def draw_chart(summary, path):
     gnuplot = shutil.which("gnuplot")
     if not gnuplot:
         return "no chart: gnuplot is not installed (Debian: apt-get install gnuplot-nox)"
-    columns = ["cosock", "asio-coro", "asio-callback", "cosock --timeout", "asio-coro naive ||"]
+    columns = after_cosock(["cosock", "asio-coro", "asio-callback", "cosock --timeout", "asio-coro naive ||"])
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "ratios.dat")
         with open(data, "w") as f:
@@ -424,6 +457,11 @@ def counted_run(name, scenario, cfg, count, tool):
             result = load.line(600)
             if load.wait(30) != 0 or not result.startswith("result"):
                 raise Failure(f"loadgen failed: {result}")
+            if tool == "callgrind":  # write the counts now (to out.1): under valgrind a server on
+                # io_uring never takes SIGTERM (valgrind blocks signals during io_uring_enter)
+                subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True, timeout=120,
+                               capture_output=True)
+                out += ".1"
         finally:
             if counter:
                 counter.stop(signal.SIGINT, grace=10)  # perf writes its count on SIGINT
@@ -432,7 +470,7 @@ def counted_run(name, scenario, cfg, count, tool):
                     for child in f.read().split():
                         os.kill(int(child), signal.SIGTERM)
                 server.wait(60)
-            server.stop(signal.SIGTERM, grace=60)
+            server.stop(signal.SIGTERM, grace=5 if tool == "callgrind" else 60)
         with open(out) as f:
             text = f.read()
     if tool == "callgrind":
@@ -452,6 +490,8 @@ def callgrind(cfg):
              "|---|---|---|---|"]
     for key, servers, n in CALLGRIND_CASES:
         sc = by_key[key]
+        if cfg.only and key not in cfg.only.split(","):
+            continue
         for name in servers:
             cells = []
             for kind in ("callgrind", "syscalls"):
@@ -498,7 +538,19 @@ def main():
     ap.add_argument("--json", help="also write every measurement to this file")
     ap.add_argument("--callgrind", action="store_true", help="instructions and syscalls per operation")
     ap.add_argument("--server-log", default=None, help="append servers' stderr here (default: discard)")
+    ap.add_argument("--servers", default="", help="comma-separated server names: run only these")
+    ap.add_argument("--extra", action="append", default=[], metavar="NAME=PATH[:ARGS]",
+                    help="one more server (e.g. cosock from another build), measured beside cosock")
     cfg = ap.parse_args()
+    for spec in cfg.extra:
+        add_extra(spec)
+    keep = cfg.servers.split(",") if cfg.servers else list(SERVERS)
+    if set(keep) - set(SERVERS):
+        sys.exit(f"run.py: --servers: no server {', '.join(sorted(set(keep) - set(SERVERS)))}")
+    for sc in SCENARIOS:
+        sc["servers"] = [n for n in after_cosock(sc["servers"]) if n in keep]
+    for i, (key, servers, n) in enumerate(CALLGRIND_CASES):
+        CALLGRIND_CASES[i] = (key, [s for s in after_cosock(servers) if s in keep], n)
 
     if cfg.quick:
         cfg.reps, cfg.duration, cfg.warmup, cfg.idle_conns = 1, 0.2, 0.05, 200
