@@ -271,14 +271,13 @@ COSOCK_CO_TEST(bytes_sent_just_before_a_reset_are_read_first) {
     BOOST_TEST((ec == asio::error::connection_reset));
 }
 
-// LIBRARY BUG (reproduction, marked expected_failures(2): remove the mark once fixed). After a
-// read that was waiting when the reset came has failed with "Connection reset by peer", the next
-// read on the stream waits forever;
+// Once a library bug: after a read that was waiting when the reset came has failed with
+// "Connection reset by peer", the next read on the stream waited forever;
 // Python's recv returns b'' there, and so does read(2). Cause: Asio's reactor stops trying reads
 // speculatively after a stream read that completed with 0 bytes (done_and_exhausted, for EOF and
 // for errors alike) and waits for an epoll edge that never comes again. cosock works around it for
-// end of stream (socket_core::at_eof) but not for errors. A likely fix: set at_eof (or remember
-// the error) when a read fails with connection_reset, so that later reads answer at once.
+// end of stream (socket_core::at_eof), and now for a reset too (stream_operations.hpp, note_reset):
+// later reads answer at once, with end of stream.
 cosock::task<void> read_after_reset() {
     auto p = co_await connect_pair();
     background reader;  // the read is waiting when the reset comes
@@ -292,11 +291,14 @@ cosock::task<void> read_after_reset() {
     BOOST_TEST(!(again == std::errc::timed_out), "recv after the reset waited: " << again.message());
     auto [line_ec, line] = co_await cosock::nothrow(cosock::timeout(300ms, p.server.read_line()));
     BOOST_TEST(!(line_ec == std::errc::timed_out), "read_line after the reset waited: " << line_ec.message());
+    // As read(2) and Python's recv: end of stream from then on.
+    BOOST_TEST(!again);
+    BOOST_TEST(more.empty());
+    BOOST_TEST(!line_ec);
+    BOOST_TEST(!line.has_value());
 }
 
-BOOST_AUTO_TEST_CASE(a_read_after_a_reset_returns_at_once,
-                     *boost::unit_test::expected_failures(2) *
-                         boost::unit_test::description("library bug: reads after a reset wait forever")) {
+BOOST_AUTO_TEST_CASE(a_read_after_a_reset_returns_at_once) {
     cosock_test::run_for(read_after_reset());
 }
 

@@ -38,6 +38,14 @@ inline std::string take_front(std::string& input, std::size_t n) {
     return out;
 }
 
+/// After a read fails with "Connection reset by peer", the stream has nothing more to give (the
+/// kernel says end of stream from then on), but Asio, like after end of stream, would wait for an
+/// epoll edge that never comes: remember it as end of stream, so that later reads answer at once.
+template <class Core>
+void note_reset(Core* c, const error_code& ec) {
+    if (ec == boost::asio::error::connection_reset) c->at_eof = true;
+}
+
 /// read_until's body: completes with (error_code, line including the delimiter); bytes after
 /// the delimiter stay in `pending_input`. At end of stream: errc::end_of_stream with the bytes.
 template <class Core, class Handler>
@@ -54,6 +62,7 @@ void start_read_until(Core* c, std::string delimiter, std::size_t max, Handler h
         auto& in = c->pending_input;
         if (!ec) return std::move(h)(ec, take_front(in, n));
         if (ec == boost::asio::error::not_found) ec = make_error_code(errc::line_too_long);
+        note_reset(c, ec);
         if (ec == boost::asio::error::eof) {
             c->at_eof = true;
             return std::move(h)(make_error_code(errc::end_of_stream), std::exchange(in, {}));
@@ -69,6 +78,7 @@ void start_read_until(Core* c, std::string delimiter, std::size_t max, Handler h
 template <class Core>
 auto eof_is_empty(Core* c) {
     return [c](auto&& h, error_code ec, auto&& value) {
+        note_reset(c, ec);
         if (ec == boost::asio::error::eof) {
             c->at_eof = true;
             ec = {};
@@ -157,6 +167,7 @@ auto basic_stream<Protocol>::read_exact(std::size_t n) {
                 auto done = [c, n](auto&& h, error_code ec, std::size_t) {
                     auto& in = c->pending_input;
                     if (!ec) return std::move(h)(ec, take_front(in, n));
+                    note_reset(c, ec);
                     if (ec == boost::asio::error::eof) {  // the bytes that did arrive go with the error
                         c->at_eof = true;
                         return std::move(h)(make_error_code(errc::end_of_stream), std::exchange(in, {}));
