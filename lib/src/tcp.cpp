@@ -17,6 +17,7 @@
 
 #include <cosock/descriptor.hpp>
 
+#include "adopt.hpp"
 #include "serve.hpp"
 
 namespace cosock {
@@ -55,12 +56,8 @@ tcp_stream tcp_stream::from_fd(int fd) {
 }
 
 tcp_stream tcp_stream::from_fd(asio::any_io_executor executor, int fd) {
-    auto kind = detail::expect_kind(fd, "a TCP stream", {AF_INET, AF_INET6}, SOCK_STREAM, IPPROTO_TCP);
-    socket_type socket(executor);
-    error_code ec;
-    socket.assign(kind.family == AF_INET ? tcp::v4() : tcp::v6(), fd, ec);
-    detail::check(ec, "adopt descriptor", std::to_string(fd));
-    return tcp_stream(std::move(socket));
+    return tcp_stream(detail::adopt<socket_type>(executor, fd, "a TCP stream", {AF_INET, AF_INET6},
+                                                 SOCK_STREAM, IPPROTO_TCP));
 }
 
 void tcp_stream::set_no_delay(bool on) {
@@ -154,11 +151,11 @@ tcp_listener tcp_listener::from_fd(int fd, const listen_options& options) {
 }
 
 tcp_listener tcp_listener::from_fd(asio::any_io_executor executor, int fd, const listen_options& options) {
-    auto kind = detail::expect_kind(fd, "a TCP listener", {AF_INET, AF_INET6}, SOCK_STREAM, IPPROTO_TCP);
-    acceptor_type acceptor(executor);
+    socket_kind kind;
+    auto acceptor = detail::adopt<acceptor_type>(executor, fd, "a TCP listener", {AF_INET, AF_INET6},
+                                                 SOCK_STREAM, IPPROTO_TCP, &kind);
     error_code ec;
-    acceptor.assign(kind.family == AF_INET ? tcp::v4() : tcp::v6(), fd, ec);
-    if (!ec) acceptor.set_option(acceptor_type::enable_connection_aborted(true), ec);
+    acceptor.set_option(acceptor_type::enable_connection_aborted(true), ec);
     if (!ec && !kind.listening) acceptor.listen(options.backlog, ec);
     detail::check(ec, "adopt descriptor", std::to_string(fd));
     auto* core = new core_type(std::move(acceptor));

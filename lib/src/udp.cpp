@@ -19,6 +19,8 @@
 
 #include <cosock/descriptor.hpp>
 
+#include "adopt.hpp"
+
 namespace cosock {
 
 namespace asio = boost::asio;
@@ -196,12 +198,8 @@ udp_endpoint udp_endpoint::from_fd(int fd) {
 }
 
 udp_endpoint udp_endpoint::from_fd(asio::any_io_executor executor, int fd) {
-    auto kind = detail::expect_kind(fd, "a UDP endpoint", {AF_INET, AF_INET6}, SOCK_DGRAM, IPPROTO_UDP);
-    socket_type socket(executor);
-    error_code ec;
-    socket.assign(kind.family == AF_INET ? udp::v4() : udp::v6(), fd, ec);
-    detail::check(ec, "adopt descriptor", std::to_string(fd));
-    return udp_endpoint(std::move(socket));
+    return udp_endpoint(detail::adopt<socket_type>(executor, fd, "a UDP endpoint", {AF_INET, AF_INET6},
+                                                   SOCK_DGRAM, IPPROTO_UDP));
 }
 
 udp_endpoint udp_endpoint::open_for(const address& peer) {

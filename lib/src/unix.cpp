@@ -16,6 +16,7 @@
 
 #include <cosock/descriptor.hpp>
 
+#include "adopt.hpp"
 #include "serve.hpp"
 
 namespace cosock {
@@ -148,12 +149,8 @@ unix_stream unix_stream::from_fd(int fd) {
 }
 
 unix_stream unix_stream::from_fd(asio::any_io_executor executor, int fd) {
-    detail::expect_kind(fd, "a Unix-domain stream", {AF_UNIX}, SOCK_STREAM, 0);
-    socket_type socket(executor);
-    error_code ec;
-    socket.assign(stream_protocol(), fd, ec);
-    detail::check(ec, "adopt descriptor", std::to_string(fd));
-    return unix_stream(std::move(socket));
+    return unix_stream(
+        detail::adopt<socket_type>(executor, fd, "a Unix-domain stream", {AF_UNIX}, SOCK_STREAM, 0));
 }
 
 peer_credentials unix_stream::credentials() const {
@@ -239,11 +236,11 @@ unix_listener unix_listener::from_fd(int fd, const unix_listen_options& options)
 
 unix_listener unix_listener::from_fd(asio::any_io_executor executor, int fd,
                                      const unix_listen_options& options) {
-    auto kind = detail::expect_kind(fd, "a Unix-domain listener", {AF_UNIX}, SOCK_STREAM, 0);
-    acceptor_type acceptor(executor);
+    socket_kind kind;
+    auto acceptor = detail::adopt<acceptor_type>(executor, fd, "a Unix-domain listener", {AF_UNIX},
+                                                 SOCK_STREAM, 0, &kind);
     error_code ec;
-    acceptor.assign(stream_protocol(), fd, ec);
-    if (!ec && !kind.listening) acceptor.listen(options.backlog, ec);
+    if (!kind.listening) acceptor.listen(options.backlog, ec);
     detail::check(ec, "adopt descriptor", std::to_string(fd));
     auto* core = new core_type(std::move(acceptor));
     core->where = detail::peer_of(core->socket.local_endpoint(ec));
@@ -312,12 +309,8 @@ unix_datagram unix_datagram::from_fd(int fd) {
 }
 
 unix_datagram unix_datagram::from_fd(asio::any_io_executor executor, int fd) {
-    detail::expect_kind(fd, "a Unix-domain datagram socket", {AF_UNIX}, SOCK_DGRAM, 0);
-    socket_type socket(executor);
-    error_code ec;
-    socket.assign(datagram_protocol(), fd, ec);
-    detail::check(ec, "adopt descriptor", std::to_string(fd));
-    return unix_datagram(std::move(socket));
+    return unix_datagram(
+        detail::adopt<socket_type>(executor, fd, "a Unix-domain datagram socket", {AF_UNIX}, SOCK_DGRAM, 0));
 }
 
 void unix_datagram::connect(std::string_view path) {
