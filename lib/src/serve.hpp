@@ -14,6 +14,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <cosock/detail/stream_operations.hpp>
 #include <cosock/task.hpp>
 
 namespace cosock::detail {
@@ -47,9 +48,13 @@ task<void> run_connection(Handler& handler, Stream conn, Peer peer, const Option
     }
 }
 
-/// The body of `Listener::serve` (tcp.hpp documents it). `where` names the listener in messages.
-template <class Listener, class Handler, class Options>
-task<void> serve_loop(Listener& listener, Handler handler, Options options, std::string where) {
+/// The body of `Listener::serve` (tcp.hpp documents it), accepting `Stream`s. It holds the
+/// listener's core, not the listener object, which may be destroyed meanwhile (serve then stops
+/// as if the listener had been closed). `stop(core)` closes the listener when serving ends;
+/// `where` names it in messages.
+template <class Stream, class Acceptor, class Handler, class Options, class Stop>
+task<void> serve_loop(core_ref<Acceptor> core, Handler handler, Options options, std::string where,
+                      Stop stop) {
     namespace asio = boost::asio;
     if (!options.on_error)
         options.on_error = [](const auto& peer, std::exception_ptr e) {
@@ -77,7 +82,7 @@ task<void> serve_loop(Listener& listener, Handler handler, Options options, std:
     bool cancelled = false;
 
     for (;;) {
-        auto [ec, accepted] = co_await nothrow(listener.accept());
+        auto [ec, accepted] = co_await nothrow(accept_on<Stream>(core.get()));
         if (!ec) {
             backoff = 0ms;
             auto& [conn, peer] = accepted;
@@ -105,7 +110,7 @@ task<void> serve_loop(Listener& listener, Handler handler, Options options, std:
     }
 
     // Graceful stop: no new connections; the running ones get `grace` to finish.
-    listener.close();
+    stop(*core.get());
     if (cancelled) co_await asio::this_coro::reset_cancellation_state();
     co_await connections.join(options.grace);
     if (cancelled) throw boost::system::system_error(asio::error::operation_aborted, "serve");

@@ -168,7 +168,13 @@ address tcp_listener::local_address() const {
 }
 
 task<void> tcp_listener::serve(connection_handler handler, serve_options options) {
-    return detail::serve_loop(*this, std::move(handler), std::move(options), local_address().to_string());
+    auto& core = core_.core("serve");
+    auto close = [](core_type& c) {
+        error_code ignored;
+        c.socket.close(ignored);
+    };
+    return detail::serve_loop<tcp_stream>(detail::core_ref(core), std::move(handler), std::move(options),
+                                          core.where.to_string(), close);
 }
 
 }  // namespace cosock

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #include <cosock/unix.hpp>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -82,6 +83,13 @@ bool socket_file(const std::string& name, unsigned long (&id)[2]) {
     id[0] = static_cast<unsigned long>(st.st_dev);
     id[1] = static_cast<unsigned long>(st.st_ino);
     return true;
+}
+
+/// Removes the socket file at `name` only if it is still the one with this device and inode:
+/// another server may have replaced it since.
+void unlink_if_ours(const std::string& name, const unsigned long* file_id) {
+    unsigned long id[2];
+    if (socket_file(name, id) && id[0] == file_id[0] && id[1] == file_id[1]) ::unlink(name.c_str());
 }
 
 /// True when nobody accepts or receives at `name` any more: its server died without removing it.
@@ -209,9 +217,7 @@ void unix_listener::remove_file() noexcept {
     auto* c = core_.get();
     if (!owns_file_ || !c) return;
     owns_file_ = false;
-    unsigned long id[2];
-    // Only the file this listener created: another server may have replaced it since.
-    if (socket_file(c->where, id) && id[0] == file_id_[0] && id[1] == file_id_[1]) ::unlink(c->where.c_str());
+    unlink_if_ours(c->where, file_id_);
 }
 
 unix_listener unix_listener::bind(std::string_view path, const unix_listen_options& options) {
@@ -248,7 +254,15 @@ unix_listener unix_listener::from_fd(asio::any_io_executor executor, int fd,
 }
 
 task<void> unix_listener::serve(connection_handler handler, unix_serve_options options) {
-    return detail::serve_loop(*this, std::move(handler), std::move(options), path());
+    auto& core = core_.core("serve");
+    // Closes as close() does, without the listener object, which may be gone by then.
+    auto close = [owns_file = owns_file_, id = std::to_array(file_id_)](core_type& c) {
+        if (owns_file) unlink_if_ours(c.where, id.data());
+        error_code ignored;
+        c.socket.close(ignored);
+    };
+    return detail::serve_loop<unix_stream>(detail::core_ref(core), std::move(handler), std::move(options),
+                                           core.where, close);
 }
 
 std::string unix_listener::path() const {

@@ -11,8 +11,9 @@
 // `the_matrix` prints it (run with --log_level=message).
 //
 // No case here runs into the two co_spawn cancellation bugs of Boost 1.81 (fixed in 1.83 and
-// 1.85): the crashes these tests found are cosock's own, kept as disabled reproductions in the
-// suite `known_bugs` at the end of this file.
+// 1.85). The two crashes these tests found were cosock's own and are fixed; their reproductions
+// are ordinary cases now (connect_timeouts_expiring_as_they_connect, and serve's "socket
+// destroyed" cell).
 // SPDX-License-Identifier: MIT
 #include <cosock/console.hpp>
 #include <cosock/tcp.hpp>
@@ -742,11 +743,7 @@ COSOCK_CO_TEST(connect_under_every_cancellation) {
         BOOST_TEST(open_descriptors() == before);
         record(row, "same turn", std::to_string(completed) + " done/" + std::to_string(aborted) + " aborted");
     }
-    // A timer racing the handshake is a use after free in the library (watchdog.hpp's
-    // start_with_timer): see known_bugs/a_connect_timeout_expiring_as_it_connects. Not run here,
-    // so that the suite stays green under ASan.
-    record(row, "timer with data",
-           "LIBRARY BUG: use after free (known_bugs/a_connect_timeout_expiring_as_it_connects)");
+    // "timer with data": connect_timeouts_expiring_as_they_connect below.
     record(row, "socket destroyed", "n/a: no socket object until connected");
     record(row, "socket closed", "n/a: no socket object until connected");
 }
@@ -1093,8 +1090,32 @@ COSOCK_CO_TEST(serve_under_every_cancellation) {
         BOOST_TEST((ec == asio::error::connection_refused));
         record(row, "timer with data", "fail_after: timeout_error, listener closed");
     }
-    record(row, "socket destroyed",
-           "LIBRARY BUG: use after free (known_bugs/serve_survives_its_listener_being_destroyed)");
+    {  // the listener destroyed: serve holds the socket's core, stops like after close(), and
+       // the connection it was serving still gets its grace period
+        auto listener = std::make_unique<cosock::tcp_listener>(cosock::tcp_listener::bind({"127.0.0.1", 0}));
+        auto at = listener->local_address();
+        launched op;
+        launch(
+            [](cosock::tcp_listener& l, cosock::serve_options options) -> cosock::task<std::string> {
+                co_await l.serve(greet, options);
+                co_return "returned";
+            }(*listener, options),
+            op);
+        fd_owner client(raw_connect(at));
+        auto hi = co_await first_words(client.fd);
+        BOOST_TEST(hi == "hi\n");
+        auto before = open_descriptors();
+        listener.reset();
+        co_await wait_until(op.done());
+        BOOST_TEST(!op.error(), what(op.error()));
+        BOOST_TEST(op.payload() == "returned");
+        auto end = co_await first_words(client.fd);
+        BOOST_TEST(end == "");
+        BOOST_TEST(open_descriptors() == before - 2);  // the listener and the served connection
+        auto [ec, s] = co_await cosock::nothrow(cosock::tcp_stream::connect(at));
+        BOOST_TEST((ec == asio::error::connection_refused));
+        record(row, "socket destroyed", "serve returns normally; handlers cancelled after grace");
+    }
     {  // the listener closed: serve ends normally
         auto listener = cosock::tcp_listener::bind({"127.0.0.1", 0});
         launched op;
@@ -1180,63 +1201,12 @@ COSOCK_CO_TEST(sleep_under_every_cancellation) {
     record(row, "socket closed", "n/a: no socket");
 }
 
-// LIBRARY BUG (reproduction, disabled so that the suite stays green): destroying a listener while
-// its serve() runs is a use after free. serve() is a member coroutine; the destruction closes the
-// socket, the pending accept fails with operation_aborted, and serve() then calls this->close()
-// (lib/src/tcp.cpp, after the accept loop) on the destroyed object: SIGSEGV in Debug, a
-// heap-use-after-free under ASan. tcp_stream's operations hold the heap core instead of `this`,
-// which is why destroying a busy stream is safe. Run it with
-//   cosock_fault_tests --run_test=known_bugs/serve_survives_its_listener_being_destroyed
-// (a suite of its own, which ctest does not run: it crashes the process).
-cosock::task<void> destroy_the_listener_of_a_running_serve() {
-    auto listener = std::make_unique<cosock::tcp_listener>(cosock::tcp_listener::bind({"127.0.0.1", 0}));
-    cosock::serve_options options;
-    options.grace = 20ms;
-    launched op;
-    launch(
-        [](cosock::tcp_listener& l, cosock::serve_options options) -> cosock::task<std::string> {
-            co_await l.serve(greet, options);
-            co_return "returned";
-        }(*listener, options),
-        op);
-    co_await turns(3);
-    listener.reset();
-    co_await wait_until(op.done());
-    BOOST_TEST(!op.error(), what(op.error()));
-}
-
-// Prints the matrix filled by the cases above (run the whole suite with --log_level=message).
-BOOST_AUTO_TEST_CASE(the_matrix) {
-    std::string table;
-    for (auto& [row, cells] : matrix()) {
-        table += "\n  " + row + ":";
-        for (auto& column : columns) {
-            auto cell = cells.find(column);
-            table +=
-                "\n      " + column + ": " + (cell == cells.end() ? std::string("(not run)") : cell->second);
-        }
-    }
-    BOOST_TEST_MESSAGE("operation x scenario:" << table);
-    for (auto& [row, cells] : matrix())
-        for (auto& [column, cell] : cells)
-            BOOST_TEST(cell.find("LOST") == std::string::npos, row << " / " << column);
-}
-
-BOOST_AUTO_TEST_SUITE_END()
-
-// LIBRARY BUG (reproduction, disabled): a timeout that expires while the operation's completion
-// is already queued. detail::start_with_timer (lib/include/cosock/detail/watchdog.hpp) binds the
-// operation to its own cancellation signal; when the timer has expired in the same turn of the
-// event loop as the operation completed, timer.cancel() cannot recall the timer's handler, which
-// then emits the signal. Its slot still holds the completed operation's cancellation handler
-// (Asio does not clear it), and for connect that handler points into the socket that
-// start_connect's completion has just destroyed: heap-use-after-free in
-// epoll_reactor::cancel_ops_by_key under ASan. Here 400 connects race timeouts of 5 to 395 us
-// (first seen in the matrix's "timer with data" column; not every run hits it). The same applies to
-// cosock::timeout(d, asio_op) and to console input (whose handler clears its slot, so it is safe). A fix:
-// clear s->signal's slot in the completion path before releasing (or skip the emit once the operation has
-// completed).
-cosock::task<void> connect_timeouts_expiring_as_they_connect() {
+// A timeout that expires in the same turn of the event loop as its operation completes: the
+// timer's handler, already queued, must not emit into the finished operation (for connect, its
+// cancellation handler points into a socket that is gone). This was a heap use after free
+// (c7a0a28); 400 connects race timeouts of 5 to 395 us, so that some complete and some time out.
+COSOCK_CO_TEST(connect_timeouts_expiring_as_they_connect) {
+    const std::string row = "tcp_stream::connect";
     auto listener = cosock::tcp_listener::bind({"127.0.0.1", 0});
     int completed = 0, timed_out = 0;
     for (int round = 0; round < 400; ++round) {
@@ -1254,22 +1224,26 @@ cosock::task<void> connect_timeouts_expiring_as_they_connect() {
         (op.error() ? timed_out : completed) += 1;
         (void)co_await cosock::nothrow(cosock::timeout(20ms, listener.accept()));
     }
-    BOOST_TEST_MESSAGE(completed << " connected, " << timed_out << " timed out");
+    BOOST_TEST(completed + timed_out == 400);
+    record(row, "timer with data", std::to_string(completed) + " connected/" + std::to_string(timed_out) +
+                                       " timed out, no use after free");
 }
 
-BOOST_AUTO_TEST_SUITE(known_bugs)
-
-BOOST_AUTO_TEST_CASE(
-    a_connect_timeout_expiring_as_it_connects,
-    *boost::unit_test::disabled() *
-        boost::unit_test::description("library bug: start_with_timer emits into a finished operation")) {
-    cosock_test::run_for(connect_timeouts_expiring_as_they_connect());
-}
-
-BOOST_AUTO_TEST_CASE(serve_survives_its_listener_being_destroyed,
-                     *boost::unit_test::disabled() *
-                         boost::unit_test::description("library bug: serve() uses its destroyed listener")) {
-    cosock_test::run_for(cancellation::destroy_the_listener_of_a_running_serve());
+// Prints the matrix filled by the cases above (run the whole suite with --log_level=message).
+BOOST_AUTO_TEST_CASE(the_matrix) {
+    std::string table;
+    for (auto& [row, cells] : matrix()) {
+        table += "\n  " + row + ":";
+        for (auto& column : columns) {
+            auto cell = cells.find(column);
+            table +=
+                "\n      " + column + ": " + (cell == cells.end() ? std::string("(not run)") : cell->second);
+        }
+    }
+    BOOST_TEST_MESSAGE("operation x scenario:" << table);
+    for (auto& [row, cells] : matrix())
+        for (auto& [column, cell] : cells)
+            BOOST_TEST(cell.find("LOST") == std::string::npos, row << " / " << column);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -10,8 +10,7 @@ target_include_directories(cosock_fault_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR
 target_link_libraries(cosock_fault_tests PRIVATE cosock::cosock cosock_test_main cosock_warnings)
 
 # One ctest test per suite, so that they run in parallel and fail separately. `churn` takes
-# COSOCK_CHURN_CYCLES from the environment (default 50000: under a minute in Debug). The suite
-# `known_bugs` (library bugs that crash the process, disabled) is deliberately not registered.
+# COSOCK_CHURN_CYCLES from the environment (default 50000: under a minute in Debug).
 foreach(suite peers partial_writes bad_input stalls cancellation churn)
   add_test(NAME fault.${suite} COMMAND cosock_fault_tests --run_test=${suite} --log_level=warning)
   set_tests_properties(fault.${suite} PROPERTIES LABELS fault TIMEOUT 120)

@@ -240,6 +240,31 @@ COSOCK_CO_TEST(serve_runs_unix_connections) {
     BOOST_TEST(!fs::exists(dir / "echo.sock"));  // serve closed the listener
 }
 
+COSOCK_CO_TEST(serve_stops_when_its_listener_is_destroyed) {
+    temp_folder dir;
+    auto sk = std::make_unique<cosock::unix_listener>(cosock::unix_listener::bind(dir / "echo.sock"));
+    cosock::task_scope scope(co_await boost::asio::this_coro::executor);
+    bool returned = false;
+    scope.spawn([](cosock::unix_listener& l, bool& returned) -> cosock::task<void> {
+        cosock::unix_serve_options options;
+        options.grace = std::chrono::milliseconds(20);
+        co_await l.serve(
+            [](cosock::unix_stream conn, std::string) -> cosock::task<void> {
+                while (auto line = co_await conn.read_line()) co_await conn.send(*line + "\n");
+            },
+            options);
+        returned = true;
+    }(*sk, returned));
+    auto client = co_await cosock::unix_stream::connect(dir / "echo.sock");
+    co_await client.send("before\n");
+    BOOST_TEST(*co_await client.read_line() == "before");
+    sk.reset();  // serve holds the socket, not the object: it stops as after close()
+    co_await scope.join();
+    BOOST_TEST(returned);
+    BOOST_TEST(!fs::exists(dir / "echo.sock"));
+    BOOST_TEST(!co_await client.read_line());  // the connection ended after the grace period
+}
+
 COSOCK_CO_TEST(datagrams_carry_their_sender_path) {
     temp_folder dir;
     auto server = cosock::unix_datagram::bind(dir / "server.sock");

@@ -226,6 +226,25 @@ struct socket_core {
     }
 };
 
+/// A counted reference to a core: it keeps the core alive, as a pending operation does, after
+/// the owning object is gone. `serve()` holds one, so destroying a listener while it serves only
+/// stops the serving.
+template <class Socket>
+class core_ref {
+public:
+    explicit core_ref(socket_core<Socket>& core) : core_(&core) { ++core.pending; }
+    core_ref(core_ref&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
+    core_ref& operator=(core_ref&&) = delete;
+    ~core_ref() {
+        if (core_) core_->release();
+    }
+    socket_core<Socket>* get() const noexcept { return core_; }
+    socket_core<Socket>* operator->() const noexcept { return core_; }
+
+private:
+    socket_core<Socket>* core_;
+};
+
 /// Owning pointer to a core with the orphan rule above; the base of every socket type.
 template <class Socket>
 class core_owner {

@@ -217,13 +217,15 @@ auto basic_stream<Protocol>::read_line(std::size_t max) {
         });
 }
 
-template <class Protocol, class Stream>
-auto basic_listener<Protocol, Stream>::accept() {
-    using accepted = std::pair<Stream, peer_type>;
-    auto* c = &this->core_.core("accept");
+/// The accept of a listener's core: `basic_listener::accept`, and the serve loop, which holds the
+/// core rather than the listener object.
+template <class Stream, class Acceptor>
+auto accept_on(socket_core<Acceptor>* c) {
+    using protocol = typename Acceptor::protocol_type;
+    using accepted = std::pair<Stream, typename where_of<protocol>::type>;
     return make_operation<accepted>("accept on", &c->where, c->timeout, [c](auto handler, auto timeout) {
         c->template launch<accepted>(role::read, timeout, std::move(handler), [c](auto h) {
-            auto done = [c](auto&& h, error_code ec, typename Protocol::socket s) {
+            auto done = [c](auto&& h, error_code ec, typename protocol::socket s) {
                 if (ec) return std::move(h)(ec, accepted());
                 auto where = stream_where(c->endpoint, s);
                 std::move(h)(ec, accepted(Stream(std::move(s), std::move(where)), peer_of(c->endpoint)));
@@ -231,6 +233,11 @@ auto basic_listener<Protocol, Stream>::accept() {
             c->socket.async_accept(c->endpoint, intercept{std::move(h), std::move(done)});
         });
     });
+}
+
+template <class Protocol, class Stream>
+auto basic_listener<Protocol, Stream>::accept() {
+    return accept_on<Stream>(&this->core_.core("accept"));
 }
 
 }  // namespace cosock::detail
