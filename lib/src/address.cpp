@@ -85,23 +85,35 @@ std::string printable(std::string_view text) {
     throw error(make_error_code(errc::bad_address), fmt::format("bad address \"{}\"", printable(text)), why);
 }
 
+/// The shared form of a host name; null for none.
+std::shared_ptr<const std::string> shared_name(std::string name) {
+    if (name.empty()) return nullptr;
+    return std::make_shared<const std::string>(std::move(name));
+}
+
 }  // namespace
 
 address::address(std::string_view host, int port) {
-    if (auto why = make(host, port, ip_, name_, port_)) throw_bad(fmt::format("{}:{}", host, port), why);
+    std::string name;
+    if (auto why = make(host, port, ip_, name, port_)) throw_bad(fmt::format("{}:{}", host, port), why);
+    name_ = shared_name(std::move(name));
 }
 
 address address::parse(std::string_view text) {
     address a;
-    if (auto why = parse_into(text, a.ip_, a.name_, a.port_)) throw_bad(text, why);
+    std::string name;
+    if (auto why = parse_into(text, a.ip_, name, a.port_)) throw_bad(text, why);
+    a.name_ = shared_name(std::move(name));
     return a;
 }
 
 address address::parse(std::string_view text, std::error_code& ec) noexcept {
     address a;
     try {
-        bool bad = parse_into(text, a.ip_, a.name_, a.port_) != nullptr;
+        std::string name;
+        bool bad = parse_into(text, a.ip_, name, a.port_) != nullptr;
         ec = bad ? make_error_code(errc::bad_address) : std::error_code();
+        a.name_ = shared_name(std::move(name));
         return bad ? address() : a;
     } catch (const std::bad_alloc&) {
         ec = std::make_error_code(std::errc::not_enough_memory);
@@ -110,25 +122,25 @@ address address::parse(std::string_view text, std::error_code& ec) noexcept {
 }
 
 std::string address::host() const {
-    return name_.empty() ? ip_.to_string() : name_;
+    return name_ ? *name_ : ip_.to_string();
 }
 
 boost::asio::ip::tcp::endpoint address::tcp_endpoint() const {
-    if (!name_.empty())
+    if (name_)
         throw error(make_error_code(errc::bad_address), fmt::format("bad address \"{}\"", to_string()),
                     "a host name, not a numeric address (resolve it first)");
     return {ip_, port_};
 }
 
 boost::asio::ip::udp::endpoint address::udp_endpoint() const {
-    if (!name_.empty())
+    if (name_)
         throw error(make_error_code(errc::bad_address), fmt::format("bad address \"{}\"", to_string()),
                     "a host name, not a numeric address (resolve it first)");
     return {ip_, port_};
 }
 
 std::string address::to_string() const {
-    if (!name_.empty()) return fmt::format("{}:{}", name_, port_);
+    if (name_) return fmt::format("{}:{}", *name_, port_);
     if (ip_.is_v6()) return fmt::format("[{}]:{}", ip_.to_string(), port_);
     return fmt::format("{}:{}", ip_.to_string(), port_);
 }

@@ -19,6 +19,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <cosock/detail/socket_core.hpp>
 #include <cosock/error.hpp>
 
 namespace cosock {
@@ -27,6 +28,12 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 namespace detail {
+
+int& inline_depth() noexcept {
+    thread_local int depth = 0;  // one event loop per thread: the coroutines nested on its stack
+    return depth;
+}
+
 namespace {
 thread_local asio::any_io_executor current;
 }

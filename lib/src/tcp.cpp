@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
@@ -27,6 +28,20 @@ using tcp = asio::ip::tcp;
 using detail::error_code;
 
 namespace detail {
+
+error_code try_send_all(int fd, asio::const_buffer data, std::size_t& sent) {
+    sent = 0;
+    while (sent < data.size()) {
+        ssize_t n = ::send(fd, static_cast<const char*>(data.data()) + sent, data.size() - sent,
+                           MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return error_code(errno, asio::error::get_system_category());
+        }
+        sent += static_cast<std::size_t>(n);
+    }
+    return {};
+}
 
 task<std::tuple<error_code, tcp_stream>> resolve_and_connect(asio::any_io_executor executor, address to) {
     tcp::resolver resolver(executor);

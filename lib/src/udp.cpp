@@ -29,24 +29,6 @@ using detail::error_code;
 
 namespace detail {
 
-error_code try_receive(int fd, asio::mutable_buffer buffer, void* name, std::size_t& name_size,
-                       std::size_t& full_size, bool& truncated) {
-    iovec iov{buffer.data(), buffer.size()};
-    msghdr msg{};
-    msg.msg_name = name;
-    msg.msg_namelen = static_cast<socklen_t>(name_size);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    ssize_t n = 0;
-    do n = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC);  // MSG_TRUNC: n is the real length
-    while (n < 0 && errno == EINTR);
-    if (n < 0) return error_code(errno, asio::error::get_system_category());
-    name_size = msg.msg_namelen;
-    full_size = static_cast<std::size_t>(n);
-    truncated = (msg.msg_flags & MSG_TRUNC) != 0;
-    return {};
-}
-
 error_code try_send(int fd, asio::const_buffer data, const void* name, std::size_t name_size,
                     std::size_t& sent) {
     ssize_t n = 0;

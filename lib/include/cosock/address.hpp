@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -50,7 +51,7 @@ public:
     std::uint16_t port() const noexcept { return port_; }
 
     /// True when the host is a numeric IP address (no resolution needed).
-    bool is_numeric() const noexcept { return name_.empty(); }
+    bool is_numeric() const noexcept { return !name_; }
     /// The numeric address; meaningful only when `is_numeric()`.
     const boost::asio::ip::address& ip() const noexcept { return ip_; }
 
@@ -61,13 +62,18 @@ public:
     /// "127.0.0.1:8898", "[::1]:8080", "localhost:80".
     std::string to_string() const;
 
-    friend bool operator==(const address&, const address&) = default;
+    friend bool operator==(const address& a, const address& b) noexcept {
+        return a.ip_ == b.ip_ && a.port_ == b.port_ &&
+               (a.name_ == b.name_ || (a.name_ && b.name_ && *a.name_ == *b.name_));
+    }
     /// Writes `to_string()`.
     friend COSOCK_EXPORT std::ostream& operator<<(std::ostream& out, const address& a);
 
 private:
-    boost::asio::ip::address ip_;  // the numeric address, when name_ is empty
-    std::string name_;             // a host name to resolve, or empty
+    // A received datagram's sender is an address: copying and moving one must cost no more than
+    // its bytes. The rare host name is shared, not copied.
+    boost::asio::ip::address ip_;                // the numeric address, when there is no name
+    std::shared_ptr<const std::string> name_;  // a host name to resolve, or null
     std::uint16_t port_ = 0;
 };
 

@@ -144,7 +144,8 @@ COSOCK_EXPORT error_code try_send_echo_request(int fd, echo_exchange& x);
 COSOCK_EXPORT error_code try_receive_echo_reply(int fd, echo_exchange& x);
 
 /// Reads packets until the reply; on `would_block` waits until the socket is readable.
-/// `initiating`: called from the operation's start, so a result found at once is posted.
+/// `initiating`: called from the operation's start, so a result found at once goes through
+/// complete_now (inline only into an awaiting coroutine), never straight into `h`.
 template <class Handler>
 void await_echo_reply(icmp_core* c, echo_exchange x, Handler h, bool initiating) {
     auto ec = try_receive_echo_reply(c->socket.native_handle(), x);
@@ -158,7 +159,7 @@ void await_echo_reply(icmp_core* c, echo_exchange x, Handler h, bool initiating)
     }
     auto rtt = ec ? std::chrono::steady_clock::duration() : x.received - x.sent;
     if (!initiating) return std::move(h)(ec, rtt);
-    post_completion(c->socket.get_executor(), std::move(h), ec, rtt);
+    complete_now(c->socket.get_executor(), std::move(h), ec, rtt);
 }
 
 /// Sends the request (waiting until the socket is writable on EAGAIN), then awaits the reply.
@@ -175,8 +176,7 @@ void send_echo_request(icmp_core* c, echo_exchange x, Handler h, bool initiating
     }
     if (ec && !initiating) return std::move(h)(ec, std::chrono::steady_clock::duration());
     if (ec)
-        return post_completion(c->socket.get_executor(), std::move(h), ec,
-                               std::chrono::steady_clock::duration());
+        return complete_now(c->socket.get_executor(), std::move(h), ec, std::chrono::steady_clock::duration());
     await_echo_reply(c, std::move(x), std::move(h), initiating);
 }
 
@@ -201,8 +201,7 @@ inline auto icmp_socket::ping(const address& to, std::uint16_t sequence, std::st
         [c, refused, x = std::move(x)](auto handler, auto timeout) mutable {
             c->template launch<duration>(detail::role::read, timeout, std::move(handler), [&](auto h) {
                 if (refused)
-                    return detail::post_completion(c->socket.get_executor(), std::move(h), refused,
-                                                   duration());
+                    return detail::complete_now(c->socket.get_executor(), std::move(h), refused, duration());
                 detail::send_echo_request(c, std::move(x), std::move(h), true);
             });
         });

@@ -2,18 +2,18 @@
 // by udp_endpoint and unix_datagram (templates on the completion handler, so they live in a
 // header). Read udp.hpp first, and stream_operations.hpp for the shape every operation shares.
 //
-// UDP differs from TCP in one way that matters for speed: a datagram is usually already there (or
-// the send buffer has room), so each operation tries the system call first (recvmsg / sendto with
-// MSG_DONTWAIT) and waits for readiness (socket.async_wait) only on EAGAIN, then tries again.
-// recvmsg with MSG_TRUNC also returns the datagram's real length, which Asio's receive_from
-// loses: that is how truncation is reported instead of silently cutting the datagram. A result
-// found at once is delivered through post(): a handler must not run inside the call that started
-// its operation. The async_wait is the only cancellable part, so timeouts and cancellation reach
-// an operation exactly while it waits.
+// Sending tries the system call first (sendto with MSG_DONTWAIT: the send buffer usually has room)
+// and completes at once (complete_now), waiting for writability (socket.async_wait) only on
+// EAGAIN. Receiving is Asio's receive_from with MSG_TRUNC: Asio tries recvfrom at once and, on
+// EAGAIN, waits on the edge-triggered registration without an epoll_ctl (an async_wait would
+// make one per datagram); MSG_TRUNC makes recvfrom return the datagram's real length, which is
+// how truncation is reported instead of silently cutting the datagram. Cancellation and timeouts
+// reach an operation while it waits.
 // SPDX-License-Identifier: MIT
 #pragma once
 
 #include <algorithm>
+#include <memory>
 #include <cstddef>
 #include <string>
 #include <type_traits>
@@ -29,31 +29,10 @@
 
 namespace cosock::detail {
 
-/// One non-blocking recvmsg(MSG_DONTWAIT | MSG_TRUNC) into `buffer` (udp.cpp): fills the sender's
-/// socket address into `name` (`name_size`: its capacity, then its length), the datagram's real
-/// length and whether it was cut, and returns no error, or the errno (`would_block` when no
-/// datagram waits).
-COSOCK_EXPORT error_code try_receive(int fd, boost::asio::mutable_buffer buffer, void* name,
-                                     std::size_t& name_size, std::size_t& full_size, bool& truncated);
-
 /// One non-blocking sendto (or send, when `name` is null) with MSG_DONTWAIT | MSG_NOSIGNAL
 /// (udp.cpp): sets `sent` and returns no error, or returns the errno.
 COSOCK_EXPORT error_code try_send(int fd, boost::asio::const_buffer data, const void* name,
                                   std::size_t name_size, std::size_t& sent);
-
-/// try_receive into a `basic_datagram_info` of the socket's protocol.
-template <class Core, class Info>
-error_code try_receive(Core* c, boost::asio::mutable_buffer buffer, Info& info) {
-    typename decltype(c->socket)::endpoint_type sender;
-    std::size_t name_size = sender.capacity();
-    auto ec = try_receive(c->socket.native_handle(), buffer, sender.data(), name_size, info.full_size,
-                          info.truncated);
-    if (ec) return ec;
-    if (name_size <= sender.capacity()) sender.resize(name_size);
-    info.size = std::min(info.full_size, buffer.size());
-    info.sender = peer_of(sender);
-    return {};
-}
 
 /// The local address for error messages: refreshed while the port is 0, since an unbound UDP
 /// endpoint gets its port at its first send (udp.cpp). A Unix-domain socket's is fixed.
@@ -70,32 +49,21 @@ inline bool has_peer(const socket_core<boost::asio::local::datagram_protocol::so
     return c.endpoint.size() > sizeof(sa_family_t);
 }
 
-/// Where a receive puts its bytes: the caller's buffer, or a string the operation owns.
-inline boost::asio::mutable_buffer buffer_of(boost::asio::mutable_buffer b) {
-    return b;
-}
-inline boost::asio::mutable_buffer buffer_of(std::string& s) {
-    return boost::asio::buffer(s);
-}
-
-/// Receives one datagram into `storage` and completes `h(error_code, datagram_info, Storage)`:
-/// recvmsg first; on EAGAIN waits until the socket is readable and tries again. `initiating`:
-/// called from the operation's start, so a result found at once is posted, not delivered inline.
-template <class Core, class Storage, class Handler>
-void receive_datagram(Core* c, Storage storage, Handler h, bool initiating) {
-    basic_datagram_info<typename Core::where_type> info;
-    auto ec = try_receive(c, buffer_of(storage), info);
-    if (ec == boost::asio::error::would_block) {
-        auto retry = [c, storage = std::move(storage)](auto&& h, error_code ec) mutable {
-            if (ec)
-                return std::move(h)(ec, basic_datagram_info<typename Core::where_type>(), std::move(storage));
-            receive_datagram(c, std::move(storage), std::move(h), false);
-        };
-        c->socket.async_wait(boost::asio::socket_base::wait_read, intercept{std::move(h), std::move(retry)});
-        return;
-    }
-    if (!initiating) return std::move(h)(ec, std::move(info), std::move(storage));
-    post_completion(c->socket.get_executor(), std::move(h), ec, std::move(info), std::move(storage));
+/// Receives one datagram into `buffer` and completes `h(error_code, datagram_info)`. The sender's
+/// address lands in the core's `sender` (the one pending receive owns it).
+template <class Core, class Handler>
+void receive_datagram(Core* c, boost::asio::mutable_buffer buffer, Handler h) {
+    auto done = [c, capacity = buffer.size()](auto&& h, error_code ec, std::size_t full_size) {
+        basic_datagram_info<typename Core::where_type> info;
+        if (!ec) {
+            info.full_size = full_size;  // MSG_TRUNC: the real length, even when it did not fit
+            info.size = std::min(full_size, capacity);
+            info.truncated = full_size > capacity;
+            info.sender = peer_of(c->sender);
+        }
+        std::move(h)(ec, std::move(info));
+    };
+    c->socket.async_receive_from(buffer, c->sender, MSG_TRUNC, intercept{std::move(h), std::move(done)});
 }
 
 /// Sends one datagram (to `to`, or to the connected peer when `to` is null) and completes
@@ -116,29 +84,24 @@ void send_datagram(Core* c, boost::asio::const_buffer data, const typename Core:
         return;
     }
     if (!initiating) return std::move(h)(ec, sent);
-    post_completion(c->socket.get_executor(), std::move(h), ec, sent);
+    complete_now(c->socket.get_executor(), std::move(h), ec, sent);
 }
 
-/// The `done` of recv_from / recv: the string cut to the datagram, or datagram_truncated.
-inline auto truncation_is_an_error() {
-    return [](auto&& h, error_code ec, auto&& info, auto&& data) {
-        if (!ec && info.truncated) ec = make_error_code(errc::datagram_truncated);
-        data.resize(ec ? 0 : info.size);
-        std::move(h)(ec, std::move(data), std::move(info.sender));
-    };
-}
-
-/// The operation of `recv_from(max)` and `recv(max)`: yields what `Finish(data, sender)` makes.
+/// The operation of `recv_from(max)` and `recv(max)`: yields what `Finish(data, sender)` makes;
+/// a datagram longer than `max` fails with datagram_truncated.
 template <class T, class Core, class Where, class Finish>
 auto receive_string(Core* c, const char* what, Where where, std::size_t max, Finish finish) {
     return make_operation<T>(what, where, c->timeout, [c, max, finish](auto handler, auto timeout) {
         c->template launch<T>(role::read, timeout, std::move(handler), [c, max, finish](auto h) {
-            auto done = [finish](auto&& h, error_code ec, auto&& data, auto&& sender) {
-                std::move(h)(ec, finish(std::move(data), std::move(sender)));
+            // On the heap so that its bytes stay put while the handler moves around.
+            auto data = std::make_unique<std::string>(max, '\0');
+            auto buffer = boost::asio::buffer(*data);
+            auto done = [finish, data = std::move(data)](auto&& h, error_code ec, auto&& info) {
+                if (!ec && info.truncated) ec = make_error_code(errc::datagram_truncated);
+                data->resize(ec ? 0 : info.size);
+                std::move(h)(ec, finish(std::move(*data), std::move(info.sender)));
             };
-            receive_datagram(c, std::string(max, '\0'),
-                             intercept{intercept{std::move(h), std::move(done)}, truncation_is_an_error()},
-                             true);
+            receive_datagram(c, buffer, intercept{std::move(h), std::move(done)});
         });
     });
 }
@@ -154,7 +117,7 @@ auto send_operation(Core* c, const char* what, Where where, boost::asio::const_b
         what, where, c->timeout, [c, data, kind, to](auto handler, auto timeout) {
             c->template launch<std::size_t>(role::write, timeout, std::move(handler), [&](auto h) {
                 if (kind == send_target::name)
-                    return post_completion(c->socket.get_executor(), std::move(h),
+                    return complete_now(c->socket.get_executor(), std::move(h),
                                            error_code(make_error_code(errc::bad_address)), std::size_t(0));
                 send_datagram(c, data, kind == send_target::address ? &to : nullptr, std::move(h), true);
             });
@@ -188,10 +151,7 @@ auto basic_datagram<Protocol>::recv_from_into(boost::asio::mutable_buffer buffer
     return make_operation<info_type>(
         "recv_from_into on", &local_where(*c), c->timeout, [c, buffer](auto handler, auto timeout) {
             c->template launch<info_type>(role::read, timeout, std::move(handler), [&](auto h) {
-                auto done = [](auto&& h, error_code ec, auto&& info, auto&&) {
-                    std::move(h)(ec, std::move(info));
-                };
-                receive_datagram(c, buffer, intercept{std::move(h), std::move(done)}, true);
+                receive_datagram(c, buffer, std::move(h));
             });
         });
 }

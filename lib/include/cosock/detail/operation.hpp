@@ -104,7 +104,7 @@ public:
     template <boost::asio::completion_token_for<void(std::exception_ptr, T)> Token>
     auto operator()(Token&& token) && {
         return boost::asio::async_initiate<Token, void(std::exception_ptr, T)>(
-            [](auto handler, Start start, const char* what, Where where, duration timeout) {
+            [](auto&& handler, Start&& start, const char* what, Where&& where, duration timeout) {
                 auto done = [what, where = std::move(where), timeout](auto&& h, error_code ec, T value) {
                     if (!ec) return std::move(h)(std::exception_ptr{}, std::move(value));
                     if (ec == std::errc::timed_out && timeout > duration::zero())

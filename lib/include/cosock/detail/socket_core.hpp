@@ -13,6 +13,8 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
@@ -47,6 +49,49 @@ void post_completion(const boost::asio::any_io_executor& fallback, Handler handl
             return boost::asio::post(*io, std::move(complete));
     }
     boost::asio::post(executor, std::move(complete));
+}
+
+/// True when `Handler` (under cosock's own adapters: intercept, a bound cancellation slot) is the
+/// handler through which Asio resumes a coroutine that `co_await`s the operation. Asio calls an
+/// operation's initiation only after that coroutine has suspended (awaitable_async_op runs it
+/// "after suspend"), so such a handler may be called inline: the coroutine resumes on this stack
+/// without a trip through the scheduler. Any other handler (a callback, use_future, a parallel
+/// group) must not run inside the call that started its operation.
+template <class Handler>
+struct resumes_awaiting_coroutine : std::false_type {};
+template <class Signature, class Executor>
+struct resumes_awaiting_coroutine<boost::asio::detail::awaitable_async_op_handler<Signature, Executor>>
+    : std::true_type {};
+template <class Handler, class Fn>
+struct resumes_awaiting_coroutine<intercept<Handler, Fn>> : resumes_awaiting_coroutine<Handler> {};
+template <class Handler, class Slot>
+struct resumes_awaiting_coroutine<boost::asio::cancellation_slot_binder<Handler, Slot>>
+    : resumes_awaiting_coroutine<Handler> {};
+
+/// How many coroutine resumptions are nested on this thread's stack by complete_now: each inline
+/// completion runs the coroutine on until its next operation, which may complete inline again.
+/// After `inline_budget` of them the next result is posted instead. That bounds the stack, and it
+/// is the fairness budget: a connection whose every operation completes at once still lets the
+/// others run after 16 operations (docs/performance.md).
+inline constexpr int inline_budget = 16;
+COSOCK_EXPORT int& inline_depth() noexcept;
+
+/// Completes `handler(args...)` with a result found at once: inline when the handler resumes an
+/// awaiting coroutine and the budget allows, else through post_completion.
+template <class Handler, class... Args>
+void complete_now(const boost::asio::any_io_executor& fallback, Handler handler, Args... args) {
+    if constexpr (resumes_awaiting_coroutine<Handler>::value) {
+        int& depth = inline_depth();
+        if (depth < inline_budget) {
+            struct nested {
+                int& depth;
+                explicit nested(int& d) : depth(++d) {}
+                ~nested() { --depth; }
+            } scope(depth);
+            return std::move(handler)(std::move(args)...);
+        }
+    }
+    post_completion(fallback, std::move(handler), std::move(args)...);
 }
 
 /// The process default of `set_default_timeout` (timeout.cpp); zero: none.
@@ -96,6 +141,12 @@ typename Protocol::endpoint endpoint_of(const typename where_of<Protocol>::type&
         return typename Protocol::endpoint(unix_name(to, "send_to"));
 }
 
+template <class Socket>
+inline constexpr bool is_datagram =
+    std::is_same_v<Socket, boost::asio::basic_datagram_socket<typename Socket::protocol_type,
+                                                              typename Socket::executor_type>>;
+struct no_sender {};
+
 /// Lives on the heap so that its address is stable while operations are pending: a cosock socket
 /// object is a pointer to its core and can be moved freely. Lifetime: the socket object owns the
 /// core; when the object is destroyed with operations pending, the core closes its Asio socket
@@ -112,7 +163,9 @@ struct socket_core {
     // For error messages: the peer of a stream, the local address of a listener or datagram socket.
     where_type where;
     std::string pending_input;                // bytes read ahead by read_line/read_exact, handed out first
-    typename Socket::endpoint_type endpoint;  // filled by the one pending accept (or recv_from)
+    typename Socket::endpoint_type endpoint;  // filled by the one pending accept; a datagram socket's peer
+    // The sender of the datagram being received, filled in place by Asio (datagram sockets only).
+    [[no_unique_address]] std::conditional_t<is_datagram<Socket>, endpoint_type, no_sender> sender;
     int pending = 0;                          // operations started and not yet completed
     bool reading = false;
     bool writing = false;
@@ -131,7 +184,8 @@ struct socket_core {
     /// object was destroyed meanwhile. An operation aborted by its deadline completes with
     /// `std::errc::timed_out`; one that completed first keeps its result.
     template <class T, class Handler, class Start>
-    void launch(role r, clock::duration timeout, Handler handler, Start start) {
+    void launch(role r, clock::duration timeout, Handler&& handler, Start&& start) {
+        static_assert(!std::is_lvalue_reference_v<Handler>, "launch takes the handler over");
         bool* busy = r == role::read ? &reading : r == role::write ? &writing : nullptr;
         ++pending;
         if (busy && *busy) {

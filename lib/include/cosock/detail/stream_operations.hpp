@@ -25,11 +25,15 @@
 
 namespace cosock::detail {
 
-/// post_completion (socket_core.hpp) with the (error_code, value) of a stream operation.
+/// complete_now (socket_core.hpp) with the (error_code, value) of a stream operation.
 template <class Handler, class T>
-void post_result(const boost::asio::any_io_executor& executor, Handler handler, T value, error_code ec = {}) {
-    post_completion(executor, std::move(handler), ec, std::move(value));
+void complete_result(const boost::asio::any_io_executor& executor, Handler handler, T value, error_code ec = {}) {
+    complete_now(executor, std::move(handler), ec, std::move(value));
 }
+
+/// send(2) with MSG_DONTWAIT | MSG_NOSIGNAL until all of `data` is sent or the call fails
+/// (`would_block`: the send buffer is full); `sent` counts what went (tcp.cpp).
+COSOCK_EXPORT error_code try_send_all(int fd, boost::asio::const_buffer data, std::size_t& sent);
 
 /// Moves the first `n` bytes of `input` out.
 inline std::string take_front(std::string& input, std::size_t n) {
@@ -54,9 +58,9 @@ void start_read_until(Core* c, std::string delimiter, std::size_t max, Handler h
     if (c->at_eof) {  // no more bytes will come: answer from the buffer alone
         auto found = in.find(delimiter);
         if (found == std::string::npos)
-            return post_result(c->socket.get_executor(), std::move(h), std::exchange(in, {}),
+            return complete_result(c->socket.get_executor(), std::move(h), std::exchange(in, {}),
                                make_error_code(errc::end_of_stream));
-        return post_result(c->socket.get_executor(), std::move(h), take_front(in, found + delimiter.size()));
+        return complete_result(c->socket.get_executor(), std::move(h), take_front(in, found + delimiter.size()));
     }
     auto done = [c](auto&& h, error_code ec, std::size_t n) {
         auto& in = c->pending_input;
@@ -110,9 +114,9 @@ auto basic_stream<Protocol>::recv_into(boost::asio::mutable_buffer buffer) {
                     std::size_t n = std::min(in.size(), buffer.size());
                     std::memcpy(buffer.data(), in.data(), n);
                     in.erase(0, n);
-                    return post_result(c->socket.get_executor(), std::move(h), n);
+                    return complete_result(c->socket.get_executor(), std::move(h), n);
                 }
-                if (c->at_eof) return post_result(c->socket.get_executor(), std::move(h), std::size_t(0));
+                if (c->at_eof) return complete_result(c->socket.get_executor(), std::move(h), std::size_t(0));
                 c->socket.async_read_some(buffer, intercept{std::move(h), eof_is_empty(c)});
             });
         });
@@ -126,8 +130,8 @@ auto basic_stream<Protocol>::recv(std::size_t max) {
             c->template launch<std::string>(role::read, timeout, std::move(handler), [c, max](auto h) {
                 auto& in = c->pending_input;
                 if (!in.empty())
-                    return post_result(c->socket.get_executor(), std::move(h), take_front(in, max));
-                if (c->at_eof) return post_result(c->socket.get_executor(), std::move(h), std::string());
+                    return complete_result(c->socket.get_executor(), std::move(h), take_front(in, max));
+                if (c->at_eof) return complete_result(c->socket.get_executor(), std::move(h), std::string());
                 // On the heap so that its bytes stay put while the handler moves around.
                 auto data = std::make_unique<std::string>(max, '\0');
                 auto buffer = boost::asio::buffer(*data);
@@ -147,7 +151,14 @@ auto basic_stream<Protocol>::send(boost::asio::const_buffer data) {
     return make_operation<std::size_t>(
         "send to", &c->where, c->timeout, [c, data](auto handler, auto timeout) {
             c->template launch<std::size_t>(role::write, timeout, std::move(handler), [c, data](auto h) {
-                boost::asio::async_write(c->socket, data, std::move(h));
+                // The send buffer usually has room: send(2) first, and wait (Asio's async_write)
+                // only for what did not fit.
+                std::size_t sent = 0;
+                auto ec = try_send_all(c->socket.native_handle(), data, sent);
+                if (ec != boost::asio::error::would_block)
+                    return complete_now(c->socket.get_executor(), std::move(h), ec, sent);
+                auto done = [sent](auto&& h, error_code ec, std::size_t n) { std::move(h)(ec, sent + n); };
+                boost::asio::async_write(c->socket, data + sent, intercept{std::move(h), std::move(done)});
             });
         });
 }
@@ -160,9 +171,9 @@ auto basic_stream<Protocol>::read_exact(std::size_t n) {
             c->template launch<std::string>(role::read, timeout, std::move(handler), [c, n](auto h) {
                 auto& in = c->pending_input;
                 auto executor = c->socket.get_executor();
-                if (in.size() >= n) return post_result(executor, std::move(h), take_front(in, n));
+                if (in.size() >= n) return complete_result(executor, std::move(h), take_front(in, n));
                 if (c->at_eof)
-                    return post_result(executor, std::move(h), std::exchange(in, {}),
+                    return complete_result(executor, std::move(h), std::exchange(in, {}),
                                        make_error_code(errc::end_of_stream));
                 auto done = [c, n](auto&& h, error_code ec, std::size_t) {
                     auto& in = c->pending_input;
