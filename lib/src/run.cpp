@@ -71,7 +71,10 @@ namespace {
 template <class Spawn>
 int run_main(Spawn spawn) {
     std::signal(SIGPIPE, SIG_IGN);
-    asio::io_context context(1);
+    // One thread runs this loop, and every cosock socket is used only from the thread of its
+    // loop: the reactor needs no per-descriptor lock (two lock/unlock pairs per round trip).
+    // Posting from other threads stays safe: the scheduler keeps its lock.
+    asio::io_context context(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
     executor_scope scope(context.get_executor());
 
     // The first SIGINT/SIGTERM cancels main (its pending operation fails with operation_aborted,
