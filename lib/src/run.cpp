@@ -83,10 +83,15 @@ int run_main(Spawn spawn) {
     asio::signal_set signals(context, SIGINT, SIGTERM);
     asio::cancellation_signal cancel_main;
     int signal_number = 0;
+    bool main_ended = false;
     std::function<void(error_code, int)> on_signal = [&](error_code ec, int number) {
         if (ec) return;
         if (signal_number != 0) std::_Exit(128 + number);
         signal_number = number;
+        // The signal may be handled after main has ended (both were ready in the same turn of
+        // the loop): then there is nothing to cancel, and waiting for a second signal would keep
+        // the loop running for ever.
+        if (main_ended) return;
         cancel_main.emit(asio::cancellation_type::terminal);
         signals.async_wait(on_signal);
     };
@@ -95,6 +100,7 @@ int run_main(Spawn spawn) {
     std::optional<int> code;
     std::exception_ptr error;
     spawn(context, asio::bind_cancellation_slot(cancel_main.slot(), [&](std::exception_ptr e, int rc) {
+              main_ended = true;
               error = e;
               code = rc;
               error_code ignored;

@@ -9,6 +9,7 @@ import os
 import shlex
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -116,8 +117,15 @@ class Chat(unittest.TestCase):
     def client(self, language, where, stdin_text=None):
         return self.start(command('tcp_chat_client', language) + where, stdin_text)
 
-    def ends(self, proc, code, timeout=10):
-        """Wait for the exit with `code`; return stdout without the `listening on` line."""
+    def ends(self, proc, code, timeout=10, interrupted=False):
+        """Wait for the exit with `code`; return stdout without the `listening on` line.
+        `interrupted`: the program was sent SIGINT and must end by itself, its stdin still open
+        (closing it at once would race the signal with end of input)."""
+        if interrupted:
+            try:
+                proc.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass  # finish() below kills it and fails
         rc, out, err = finish(proc, timeout)
         self.assertEqual(rc, code, proc.describe())
         if code in (0, 130):
@@ -216,13 +224,13 @@ class Chat(unittest.TestCase):
         client.write('hi\n')
         wait_output(server, r'\nhi\n')  # then the server waits for its operator
         server.interrupt()
-        self.assertRegex(self.ends(server, 130), r'\Ahi\n(>>>>)?\Z')
+        self.assertRegex(self.ends(server, 130, interrupted=True), r'\Ahi\n(>>>>)?\Z')
         server, where = self.server('python', stdin_text='yo\n')
         client = self.client('cpp', where)
         client.write('hi\n')
         wait_output(client, r'yo\n')  # then the client waits for its operator
         client.interrupt()
-        self.assertEqual(self.ends(client, 130), '>>>yo\n>>>')
+        self.assertEqual(self.ends(client, 130, interrupted=True), '>>>yo\n>>>')
 
 
 def ipv6_loopback():
