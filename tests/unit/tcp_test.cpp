@@ -129,6 +129,65 @@ COSOCK_CO_TEST(recv_into_and_send_allocate_nothing_in_steady_state) {
     BOOST_TEST(cosock_test::allocations() - before > 0u);
 }
 
+// Sends that find room in the send buffer complete at once and resume their coroutine inline
+// (detail::complete_now); after 16 nested resumptions one is posted, so other coroutines run.
+COSOCK_CO_TEST(sends_that_complete_at_once_still_let_others_run) {
+    auto p = co_await connect_pair();
+    int others_ran = 0;
+    bool sending = true;
+    cosock::task_scope scope;
+    scope.spawn([](bool& sending, int& others_ran) -> cosock::task<void> {
+        while (sending) {
+            ++others_ran;
+            co_await cosock_test::yield();
+        }
+    }(sending, others_ran));
+    co_await cosock_test::yield();  // the other coroutine is waiting in the queue
+    int seen_before = others_ran;
+    for (int i = 0; i < 320; ++i) co_await p.client.send("x");  // 320 bytes: all fit at once
+    int seen_during = others_ran - seen_before;
+    sending = false;
+    co_await scope.join();
+    // 320 sends in budgets of 16: the other coroutine ran between the budgets, about 20 times,
+    // but not after every send (which would mean every send went through the scheduler).
+    BOOST_TEST(seen_during >= 10);
+    BOOST_TEST(seen_during <= 40);
+    BOOST_TEST(co_await p.server.read_exact(320) == std::string(320, 'x'));
+}
+
+// A handler that does not resume a coroutine (a plain callback) never runs inside the call that
+// started its operation, even when the result is there at once.
+COSOCK_CO_TEST(a_callback_is_never_called_inside_the_initiating_call) {
+    auto p = co_await connect_pair();
+    bool called = false;
+    std::size_t sent = 0;
+    p.client.send("now")([&](std::exception_ptr e, std::size_t n) {
+        called = !e;
+        sent = n;
+    });
+    BOOST_TEST(!called);  // the send itself is done: the result waits in the loop's queue
+    co_await until(called);
+    BOOST_TEST(sent == 3u);
+    auto [ec, n] = co_await cosock::nothrow(p.server.recv(10));
+    BOOST_TEST(n == "now");
+}
+
+// 100,000 sends completing at once: the nested resumptions are bounded, so the stack is too.
+COSOCK_CO_TEST(many_immediate_completions_do_not_grow_the_stack) {
+    auto p = co_await connect_pair();
+    p.client.set_send_buffer_size(4 * 1024 * 1024);
+    cosock::task_scope scope;
+    std::size_t received = 0;
+    scope.spawn([](cosock::tcp_stream& s, std::size_t& received) -> cosock::task<void> {
+        std::array<char, 65536> buf;
+        while (auto n = co_await s.recv_into(boost::asio::buffer(buf))) received += n;
+    }(p.server, received));
+    for (int i = 0; i < 100000; ++i) co_await p.client.send("y");
+    p.client.shutdown();
+    co_await scope.join();
+    BOOST_TEST(received == 100000u);
+}
+
 COSOCK_CO_TEST(send_delivers_every_byte_of_a_large_buffer) {
     auto p = co_await connect_pair();
     std::string big(4 * 1024 * 1024, 'x');

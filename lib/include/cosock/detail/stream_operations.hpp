@@ -16,6 +16,8 @@
 #include <string>
 #include <utility>
 
+#include <unistd.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
@@ -228,20 +230,51 @@ auto basic_stream<Protocol>::read_line(std::size_t max) {
         });
 }
 
+/// One non-blocking accept4(SOCK_CLOEXEC) on listening descriptor `fd` (tcp.cpp): the new
+/// descriptor in `accepted` and the peer's address in `name` (`name_size`: its capacity, then its
+/// length), or the errno (`would_block`: nobody is waiting).
+COSOCK_EXPORT error_code try_accept(int fd, void* name, std::size_t& name_size, int& accepted);
+
 /// The accept of a listener's core: `basic_listener::accept`, and the serve loop, which holds the
-/// core rather than the listener object.
+/// core rather than the listener object. When the last accept found a client already waiting
+/// (a busy server), it tries accept4 first and completes at once; otherwise, and on EAGAIN, it
+/// lets Asio's accept wait, so that an idle server does not pay for two failing accepts.
 template <class Stream, class Acceptor>
 auto accept_on(socket_core<Acceptor>* c) {
     using protocol = typename Acceptor::protocol_type;
     using accepted = std::pair<Stream, typename where_of<protocol>::type>;
-    return make_operation<accepted>("accept on", &c->where, c->timeout, [c](auto handler, auto timeout) {
+    return make_operation<accepted>("accept on", &c->where, c->timeout, [c](auto&& handler, auto timeout) {
         c->template launch<accepted>(role::read, timeout, std::move(handler), [c](auto h) {
             auto done = [c](auto&& h, error_code ec, typename protocol::socket s) {
                 if (ec) return std::move(h)(ec, accepted());
                 auto where = stream_where(c->endpoint, s);
                 std::move(h)(ec, accepted(Stream(std::move(s), std::move(where)), peer_of(c->endpoint)));
             };
-            c->socket.async_accept(c->endpoint, intercept{std::move(h), std::move(done)});
+            if (c->clients_waiting) {
+                error_code ec;
+                if (!c->socket.native_non_blocking()) c->socket.native_non_blocking(true, ec);
+                std::size_t size = c->endpoint.capacity();
+                int fd = -1;
+                if (!ec) ec = try_accept(c->socket.native_handle(), c->endpoint.data(), size, fd);
+                if (ec != boost::asio::error::would_block) {
+                    typename protocol::socket s(c->socket.get_executor());
+                    if (!ec) {
+                        c->endpoint.resize(std::min(size, c->endpoint.capacity()));
+                        s.assign(c->endpoint.protocol(), fd, ec);
+                        if (ec) ::close(fd);
+                    }
+                    auto finish = [done = std::move(done), s = std::move(s)](auto&& h, error_code ec) mutable {
+                        done(std::move(h), ec, std::move(s));
+                    };
+                    return complete_now(c->socket.get_executor(), intercept{std::move(h), std::move(finish)}, ec);
+                }
+                c->clients_waiting = false;
+            }
+            auto waited = [c, done = std::move(done)](auto&& h, error_code ec, typename protocol::socket s) {
+                c->clients_waiting = !ec;  // one arrived: in a burst, more are queued behind it
+                done(std::move(h), ec, std::move(s));
+            };
+            c->socket.async_accept(c->endpoint, intercept{std::move(h), std::move(waited)});
         });
     });
 }
