@@ -9,6 +9,15 @@ on this noisy machine hits every server alike. What decides is the server's CPU 
 operation (sum of /proc/PID/task/*/schedstat's first field over the measured window, divided by
 the operations) and its RSS per idle connection, as ratios to plain epoll in the same repetition.
 
+The bulk scenario also runs iperf3 (when installed; Debian package iperf3) once per repetition,
+after the servers, as an outside reference for what this kernel's loopback TCP carries: `iperf3 -s
+-1 -B 127.0.0.1` pinned like the servers, `iperf3 -c 127.0.0.1 -t SECONDS -l 64K -J` pinned like the
+load generator, on a free loopback port; its GB/s is end.sum_received.bits_per_second / 8 / 1e9. Its
+row in the table, and each bulk server's GB/s ÷ iperf3's GB/s (median of per-repetition ratios),
+compare unlike things on purpose: iperf3 moves every byte one way (client to server), while an
+echo server reads every byte and writes it back, and the load generator counts the bytes that came
+back. iperf3 takes whole seconds (-t): --duration is rounded, to at least 1 s; it has no warm-up.
+
     python3 bench/run.py --bench-dir BUILD/bench --cosock BUILD/examples/echo_server
     python3 bench/run.py ... --write-docs      # also rewrite docs/performance.md's results + chart
     python3 bench/run.py ... --quick           # smoke: every server, every scenario, ~1 s each
@@ -34,6 +43,7 @@ import select
 import shlex
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -79,6 +89,7 @@ SCENARIOS = [
          servers=["cosock --timeout", "asio-coro naive ||", "cosock", "asio-coro", "epoll"]),
 ]
 REFS = ["asio-coro", "epoll"]
+IPERF3 = "iperf3 (reference: one direction)"  # its row in the bulk scenario (not an echo server)
 EXTRAS = []  # names given with --extra, in order
 
 
@@ -251,9 +262,55 @@ def measure(name, scenario, cfg):
         server.stop(signal.SIGTERM, grace=5)
 
 
+def free_loopback_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def measure_iperf3(cfg):
+    """One iperf3 run on loopback, server pinned like the echo servers and client like the load
+    generator: returns its one-direction throughput (bits per second received) and what it moved."""
+    port = free_loopback_port()
+    seconds = max(1, round(cfg.duration))  # iperf3 3.12 takes whole seconds
+    server = Proc(cfg.pin_server + [cfg.iperf3, "-s", "-1", "-B", "127.0.0.1", "-p", str(port),
+                                    "--forceflush"], stderr_path=cfg.server_log)
+    try:
+        for _ in range(5):  # a line of dashes, then "Server listening on PORT"
+            if "Server listening" in server.line(10):
+                break
+        else:
+            raise Failure("iperf3 server did not say it listens")
+        argv = cfg.pin_load + [cfg.iperf3, "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds),
+                               "-l", "64K", "-J", "--connect-timeout", "5000"]
+        try:  # on timeout, subprocess.run kills the client by its PID
+            client = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                                    timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            raise Failure(f"iperf3 client did not finish within {seconds + 30} s")
+        try:
+            report = json.loads(client.stdout)
+        except ValueError:
+            raise Failure(f"iperf3 client (status {client.returncode}) wrote no JSON: "
+                          f"{client.stderr.decode(errors='replace').strip()[:200]!r}")
+        if report.get("error") or client.returncode != 0:
+            raise Failure(f"iperf3 client (status {client.returncode}): {report.get('error')}")
+        got = report["end"]["sum_received"]
+        if got["bits_per_second"] <= 0:
+            raise Failure("iperf3 received nothing")
+        server.wait(10)  # -1: it ends after the one test
+        return dict(bits_per_second=got["bits_per_second"], bytes=got["bytes"], seconds=got["seconds"],
+                    retransmits=report["end"].get("sum_sent", {}).get("retransmits"))
+    finally:
+        server.stop(signal.SIGTERM, grace=5)
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 def throughput(scenario, r):
+    if "bits_per_second" in r:  # iperf3 (bulk): bytes one way, not bytes echoed
+        return r["bits_per_second"] / 8 / 1e9
     if scenario["unit"] == "GB/s":
         return r["bytes"] / r["seconds"] / 1e9
     return r["ops"] / r["seconds"] / 1e3
@@ -327,6 +384,15 @@ def build_tables(results, cfg):
             per = "64 KiB" if sc["key"] == "bulk" else sc["op"]
             out.append(f"| {sc['title']} | {md(name)} | {tp} | {cpu:.2f} µs per {per} | {kshare} | "
                        f"{fmt_ratio(ratios['asio-coro'])} | {fmt_ratio(ratios['epoll'])} |")
+        if sc["key"] == "bulk" and cfg.iperf3:
+            runs = [rep[IPERF3] for rep in reps if IPERF3 in rep]
+            if runs:
+                tput = statistics.median(throughput(sc, r) for r in runs)
+                summary.setdefault("bulk", {})[IPERF3] = dict(throughput=tput)
+                out.append(f"| {sc['title']} | {md(IPERF3)} | {tput:.2f} GB/s | – | – | – | – |")
+            else:
+                out.append(f"| {sc['title']} | {md(IPERF3)} | failed | | | | |")
+    out += bulk_vs_iperf3(results, cfg, summary)
     reps = results.get("idle", [])
     if not reps:  # idle not selected
         return "\n".join(out), summary
@@ -344,6 +410,25 @@ def build_tables(results, cfg):
         summary.setdefault("idle-rss", {})[name] = dict(bytes=per, **{f"rss_ratio_{ref}": ratios[ref] for ref in REFS})
         out.append(f"| {name} | {per / 1024:.2f} KiB | {fmt_ratio(ratios['asio-coro'])} | {fmt_ratio(ratios['epoll'])} |")
     return "\n".join(out), summary
+
+
+def bulk_vs_iperf3(results, cfg, summary):
+    """Lines after the main table: each bulk server's GB/s ÷ iperf3's GB/s, paired within a
+    repetition (or one note line when iperf3 is not installed; nothing when bulk did not run)."""
+    reps = results.get("bulk")
+    if not reps:
+        return []
+    if not cfg.iperf3:
+        return ["", "No iperf3 reference for bulk: iperf3 is not installed (Debian: apt-get install iperf3)."]
+    sc = next(s for s in SCENARIOS if s["key"] == "bulk")
+    out = ["", "iperf3 moves each byte one way; an echo server reads it and writes it back "
+               "(the load generator counts the bytes echoed).", "",
+           "| server | bulk GB/s ÷ iperf3 |", "|---|---|"]
+    for name in sc["servers"]:
+        ratio = ratio_stats(reps, name, IPERF3, lambda r: throughput(sc, r))
+        summary.setdefault("bulk-iperf3", {})[name] = dict(throughput_ratio_iperf3=ratio)
+        out.append(f"| {md(name)} | {fmt_ratio(ratio)} |")
+    return out
 
 
 # --- chart (gnuplot, when installed) ------------------------------------------------------------
@@ -573,6 +658,7 @@ def main():
         cfg.idle_conns = hard - 64
 
     # Server on CPU 0, load (and this script) on CPU 1: the first two CPUs this process may use.
+    cfg.iperf3 = shutil.which("iperf3")  # the bulk scenario's outside reference, when installed
     cpus = sorted(os.sched_getaffinity(0))
     pinned = len(cpus) >= 2 and shutil.which("taskset")
     cfg.pin_server = ["taskset", "-c", str(cpus[0])] if pinned else []
@@ -590,8 +676,10 @@ def main():
 
     scenarios = [s for s in SCENARIOS if not cfg.only or s["key"] in cfg.only.split(",")]
     runs_per_rep = sum(len(s["servers"]) for s in scenarios)
+    with_iperf3 = bool(cfg.iperf3) and any(s["key"] == "bulk" for s in scenarios)
     print(f"run.py: {cfg.reps} repetitions x {runs_per_rep} runs, {cfg.duration} s measured each "
-          f"(+{cfg.warmup} s warm-up)", file=sys.stderr, flush=True)
+          f"(+{cfg.warmup} s warm-up)" + (", and 1 iperf3 run in bulk" if with_iperf3 else ""),
+          file=sys.stderr, flush=True)
     results = {s["key"]: [] for s in scenarios}
     failures = []
     started = time.monotonic()
@@ -613,6 +701,16 @@ def main():
                 row[name] = r
                 print(f"[{rep + 1}/{cfg.reps}] {sc['key']:12} {name:20} {throughput(sc, r):9.2f} {sc['unit']:17} "
                       f"{per_op_us(r):8.2f} µs CPU/op", file=sys.stderr, flush=True)
+            if sc["key"] == "bulk" and with_iperf3:  # the reference, interleaved like a server
+                try:
+                    r = measure_iperf3(cfg)
+                except Failure as e:
+                    failures.append(f"bulk iperf3: {e}")
+                    print(f"[{rep + 1}/{cfg.reps}] {sc['key']:12} {'iperf3':20} FAILED: {e}", file=sys.stderr, flush=True)
+                else:
+                    row[IPERF3] = r
+                    print(f"[{rep + 1}/{cfg.reps}] {sc['key']:12} {'iperf3':20} {throughput(sc, r):9.2f} "
+                          f"{sc['unit']:17} (one direction)", file=sys.stderr, flush=True)
             results[sc["key"]].append(row)
         reps_done += 1
     elapsed = time.monotonic() - started
