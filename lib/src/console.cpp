@@ -113,9 +113,9 @@ error_code system_error_code(int e) {
 }
 
 /// Completes the input: frees the op (and the console for the next input), then runs the
-/// handler from the event loop, never inline (this may be the initiating call). Like
-/// post_result in tcp_operations.hpp it runs on the operation's executor: cosock's event loop is
-/// single-threaded, and asking the type-erased handler for its own executor would allocate.
+/// handler from the event loop, never inline (this may be the initiating call), on the
+/// operation's executor: cosock's event loop is single-threaded, and asking the type-erased
+/// handler for its own executor would allocate.
 void finish(op_ptr op, error_code ec, line value) {
     auto handler = std::move(op->handler);
     auto executor = op->executor;
