@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <latch>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -121,19 +122,28 @@ int main(int argc, char** argv) {
     if (unix_path)
         return stopped_cleanly(cosock::run(serve_unix(*unix_path, examples::seconds(opt.timeout))));
     // The first loop runs on this thread; once it has bound the port, threads 2..N run the others.
-    // Every loop ends on SIGINT/SIGTERM; one that fails stops the rest with SIGTERM.
+    // Every loop ends on SIGINT/SIGTERM; one that fails stops the rest with SIGTERM. "listening
+    // on" comes once every loop is up: a loop started after a signal would never hear of it.
     std::atomic<int> failed = 0;
+    std::latch ready(threads - 1);
     std::vector<std::jthread> others;
     int code = cosock::run(serve(opt, threads > 1, [&](cosock::address bound) {
-        examples::announce(bound);
         opt.address = bound;
         for (int i = 1; i < threads; ++i)
-            others.emplace_back([&failed, opt] {
-                if (cosock::run(serve(opt, true, [](cosock::address) {})) == 1) {
+            others.emplace_back([&failed, &ready, opt] {
+                bool up = false;
+                int code = cosock::run(serve(opt, true, [&](cosock::address) {
+                    up = true;
+                    ready.count_down();
+                }));
+                if (!up) ready.count_down();
+                if (code == 1) {
                     failed = 1;
                     std::raise(SIGTERM);
                 }
             });
+        ready.wait();
+        examples::announce(bound);
     }));
     if (code == 1 && !others.empty()) std::raise(SIGTERM);
     others.clear();  // joins

@@ -43,15 +43,6 @@ error_code try_send_all(int fd, asio::const_buffer data, std::size_t& sent) {
     return {};
 }
 
-error_code try_accept(int fd, void* name, std::size_t& name_size, int& accepted) {
-    auto length = static_cast<socklen_t>(name_size);
-    do accepted = ::accept4(fd, static_cast<sockaddr*>(name), &length, SOCK_CLOEXEC);
-    while (accepted < 0 && errno == EINTR);
-    if (accepted < 0) return error_code(errno, asio::error::get_system_category());
-    name_size = length;
-    return {};
-}
-
 task<std::tuple<error_code, tcp_stream>> resolve_and_connect(asio::any_io_executor executor, address to) {
     tcp::resolver resolver(executor);
     tcp::socket socket(executor);

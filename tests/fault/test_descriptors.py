@@ -4,9 +4,7 @@ ECONNABORTED injected with strace. The server must keep listening, back off with
 
 ctest runs it with COSOCK_EXAMPLES_DIR set (label fault); by hand, from this folder:
     COSOCK_EXAMPLES_DIR=../../build/dev/examples python3 -m unittest -v test_descriptors
-Asio accepts with accept(2), not accept4(2) (seen with `strace -f -e trace=accept,accept4`);
-cosock's own accept4(2) is tried only after an accept has succeeded (a busy listener), so until
-the first client is served every accept is an accept(2) that these tests can count.
+Asio accepts with accept(2), not accept4(2) (seen with `strace -f -e trace=accept,accept4`).
 """
 import os
 import selectors

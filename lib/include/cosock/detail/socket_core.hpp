@@ -174,9 +174,6 @@ struct socket_core {
     // stops trying reads at once and waits for readiness that an edge-triggered epoll never
     // reports again: a second read would hang. With this flag it returns end of stream at once.
     bool at_eof = false;
-    // A listener's last accept found a client already queued: the next one tries accept4 first.
-    // False at first, so a new listener's first accept is Asio's (an accept(2) that may wait).
-    bool clients_waiting = false;
     clock::duration timeout;              // per-socket timeout of each operation; zero: none
     std::unique_ptr<socket_timer> timer;  // created when the socket first uses a timeout
 
