@@ -1225,8 +1225,9 @@ COSOCK_CO_TEST(connect_timeouts_expiring_as_they_connect) {
         (void)co_await cosock::nothrow(cosock::timeout(20ms, listener.accept()));
     }
     BOOST_TEST(completed + timed_out == 400);
-    record(row, "timer with data", std::to_string(completed) + " connected/" + std::to_string(timed_out) +
-                                       " timed out, no use after free");
+    record(row, "timer with data",
+           std::to_string(completed) + " connected/" + std::to_string(timed_out) +
+               " timed out, no use after free");
 }
 
 // Prints the matrix filled by the cases above (run the whole suite with --log_level=message).

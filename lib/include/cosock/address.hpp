@@ -72,7 +72,7 @@ public:
 private:
     // A received datagram's sender is an address: copying and moving one must cost no more than
     // its bytes. The rare host name is shared, not copied.
-    boost::asio::ip::address ip_;                // the numeric address, when there is no name
+    boost::asio::ip::address ip_;              // the numeric address, when there is no name
     std::shared_ptr<const std::string> name_;  // a host name to resolve, or null
     std::uint16_t port_ = 0;
 };

@@ -176,7 +176,8 @@ void send_echo_request(icmp_core* c, echo_exchange x, Handler h, bool initiating
     }
     if (ec && !initiating) return std::move(h)(ec, std::chrono::steady_clock::duration());
     if (ec)
-        return complete_now(c->socket.get_executor(), std::move(h), ec, std::chrono::steady_clock::duration());
+        return complete_now(c->socket.get_executor(), std::move(h), ec,
+                            std::chrono::steady_clock::duration());
     await_echo_reply(c, std::move(x), std::move(h), initiating);
 }
 

@@ -13,8 +13,8 @@
 #pragma once
 
 #include <algorithm>
-#include <memory>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -118,7 +118,7 @@ auto send_operation(Core* c, const char* what, Where where, boost::asio::const_b
             c->template launch<std::size_t>(role::write, timeout, std::move(handler), [&](auto h) {
                 if (kind == send_target::name)
                     return complete_now(c->socket.get_executor(), std::move(h),
-                                           error_code(make_error_code(errc::bad_address)), std::size_t(0));
+                                        error_code(make_error_code(errc::bad_address)), std::size_t(0));
                 send_datagram(c, data, kind == send_target::address ? &to : nullptr, std::move(h), true);
             });
         });
@@ -150,9 +150,8 @@ auto basic_datagram<Protocol>::recv_from_into(boost::asio::mutable_buffer buffer
     auto* c = &this->core_.core("recv_from_into");
     return make_operation<info_type>(
         "recv_from_into on", &local_where(*c), c->timeout, [c, buffer](auto handler, auto timeout) {
-            c->template launch<info_type>(role::read, timeout, std::move(handler), [&](auto h) {
-                receive_datagram(c, buffer, std::move(h));
-            });
+            c->template launch<info_type>(role::read, timeout, std::move(handler),
+                                          [&](auto h) { receive_datagram(c, buffer, std::move(h)); });
         });
 }
 

@@ -141,6 +141,7 @@ typename Protocol::endpoint endpoint_of(const typename where_of<Protocol>::type&
         return typename Protocol::endpoint(unix_name(to, "send_to"));
 }
 
+/// True for datagram sockets (UDP, Unix datagram), whose core keeps the sender of a receive.
 template <class Socket>
 inline constexpr bool is_datagram =
     std::is_same_v<Socket, boost::asio::basic_datagram_socket<typename Socket::protocol_type,
@@ -166,7 +167,7 @@ struct socket_core {
     typename Socket::endpoint_type endpoint;  // filled by the one pending accept; a datagram socket's peer
     // The sender of the datagram being received, filled in place by Asio (datagram sockets only).
     [[no_unique_address]] std::conditional_t<is_datagram<Socket>, endpoint_type, no_sender> sender;
-    int pending = 0;                          // operations started and not yet completed
+    int pending = 0;  // operations started and not yet completed
     bool reading = false;
     bool writing = false;
     bool orphaned = false;  // the owning object is gone: delete when `pending` drops to 0

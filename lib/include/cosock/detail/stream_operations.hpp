@@ -27,7 +27,8 @@ namespace cosock::detail {
 
 /// complete_now (socket_core.hpp) with the (error_code, value) of a stream operation.
 template <class Handler, class T>
-void complete_result(const boost::asio::any_io_executor& executor, Handler handler, T value, error_code ec = {}) {
+void complete_result(const boost::asio::any_io_executor& executor, Handler handler, T value,
+                     error_code ec = {}) {
     complete_now(executor, std::move(handler), ec, std::move(value));
 }
 
@@ -59,8 +60,9 @@ void start_read_until(Core* c, std::string delimiter, std::size_t max, Handler h
         auto found = in.find(delimiter);
         if (found == std::string::npos)
             return complete_result(c->socket.get_executor(), std::move(h), std::exchange(in, {}),
-                               make_error_code(errc::end_of_stream));
-        return complete_result(c->socket.get_executor(), std::move(h), take_front(in, found + delimiter.size()));
+                                   make_error_code(errc::end_of_stream));
+        return complete_result(c->socket.get_executor(), std::move(h),
+                               take_front(in, found + delimiter.size()));
     }
     auto done = [c](auto&& h, error_code ec, std::size_t n) {
         auto& in = c->pending_input;
@@ -174,7 +176,7 @@ auto basic_stream<Protocol>::read_exact(std::size_t n) {
                 if (in.size() >= n) return complete_result(executor, std::move(h), take_front(in, n));
                 if (c->at_eof)
                     return complete_result(executor, std::move(h), std::exchange(in, {}),
-                                       make_error_code(errc::end_of_stream));
+                                           make_error_code(errc::end_of_stream));
                 auto done = [c, n](auto&& h, error_code ec, std::size_t) {
                     auto& in = c->pending_input;
                     if (!ec) return std::move(h)(ec, take_front(in, n));
