@@ -27,6 +27,7 @@ exists /usr/lib/*/cmake/fmt/fmt-config.cmake /usr/lib/cmake/fmt/fmt-config.cmake
 # The fuzz preset: clang++-14; libFuzzer and the sanitizer runtimes come in libclang-rt-14-dev, only
 # a recommendation of clang-14 (so not installed with --no-install-recommends).
 have clang++-14 || missing+=(clang-14)
+have clang-format-14 || missing+=(clang-format-14)  # ctest's lint.format
 exists /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a || missing+=(libclang-rt-14-dev)
 # The fault tests (tests/fault): strace injects accept errors, nftables drops datagrams inside a
 # network namespace, iproute2 brings that namespace's loopback up.

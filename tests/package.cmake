@@ -1,5 +1,5 @@
 # tests/package.cmake (included by tests/CMakeLists.txt): cosock used as a package, label `package`,
-# and the GitHub workflow lint, label `lint`.
+# and the lint checks (the GitHub workflow file, clang-format), label `lint`.
 #
 # package.install            cmake --install this build into build/tests/package/prefix (fresh)
 # package.find_package       tests/consumer built against that prefix with find_package, then run
@@ -89,3 +89,16 @@ add_test(NAME lint.workflow
   COMMAND "${Python3_EXECUTABLE}" "${CMAKE_CURRENT_SOURCE_DIR}/lint_workflow.py"
           "${cosock_SOURCE_DIR}/.github/workflows/ci.yml")
 set_tests_properties(lint.workflow PROPERTIES LABELS lint TIMEOUT 60)
+
+# Every tracked C++ file as clang-format 14 (the version the GitHub lint job uses) writes it;
+# skipped when clang-format-14 or git is missing (scripts/setup.sh installs clang-format-14).
+find_program(COSOCK_CLANG_FORMAT clang-format-14)
+find_program(COSOCK_GIT git)
+if(COSOCK_CLANG_FORMAT AND COSOCK_GIT)
+  add_test(NAME lint.format
+    COMMAND sh -c "'${COSOCK_GIT}' ls-files '*.cpp' '*.hpp' | xargs '${COSOCK_CLANG_FORMAT}' --dry-run -Werror"
+    WORKING_DIRECTORY "${cosock_SOURCE_DIR}")
+  set_tests_properties(lint.format PROPERTIES LABELS lint TIMEOUT 120)
+else()
+  message(STATUS "cosock tests: lint.format needs clang-format-14 and git (not found)")
+endif()
