@@ -47,6 +47,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "support/co_test.hpp"
+#include "support/loopback.hpp"
 
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
@@ -138,22 +139,8 @@ private:
     std::shared_ptr<state> state_ = std::make_shared<state>();
 };
 
-/// Lets the event loop run until `flag` is set; fails after `limit` (polls, first by turns of
-/// the loop, then every millisecond, so that waits on real time cost no CPU).
-cosock::task<void> wait_until(const bool& flag, clock_type::duration limit = 5s) {
-    auto deadline = clock_type::now() + limit;
-    for (int turn = 0; !flag; ++turn) {
-        if (clock_type::now() > deadline) throw std::runtime_error("the operation never completed");
-        if (turn < 1000)
-            co_await cosock_test::yield();
-        else
-            co_await cosock::sleep(1ms);
-    }
-}
-
-cosock::task<void> turns(int n) {
-    for (int i = 0; i < n; ++i) co_await cosock_test::yield();
-}
+using cosock_test::turns;
+using cosock_test::wait_until;
 
 /// Creates the event loop's reactor (its epoll and event descriptors are opened with the first
 /// socket), so that descriptor counts taken afterwards see only the test's own.
@@ -204,20 +191,8 @@ struct fd_owner {
     }
 };
 
-/// A connected pair over loopback.
-struct tcp_pair {
-    cosock::tcp_listener listener;
-    cosock::tcp_stream client;
-    cosock::tcp_stream server;
-};
-
-cosock::task<tcp_pair> connect_pair() {
-    tcp_pair p;
-    p.listener = cosock::tcp_listener::bind({"127.0.0.1", 0});
-    p.client = co_await cosock::tcp_stream::connect(p.listener.local_address());
-    p.server = std::move((co_await p.listener.accept()).first);
-    co_return p;
-}
+using cosock_test::connect_pair;
+using cosock_test::tcp_pair;
 
 // --- the receiving operations: one table --------------------------------------------------------
 
@@ -784,14 +759,7 @@ void send_in_background(cosock::tcp_stream& s, std::string_view data, launched& 
 
 /// A pair whose client reads slowly: its receive buffer is small, set before connecting.
 cosock::task<tcp_pair> connect_slow_reader_pair() {
-    tcp_pair p;
-    p.listener = cosock::tcp_listener::bind({"127.0.0.1", 0});
-    asio::ip::tcp::socket raw(cosock::detail::current_executor());
-    raw.open(asio::ip::tcp::v4());
-    raw.set_option(asio::socket_base::receive_buffer_size(4096));
-    co_await raw.async_connect(p.listener.local_address().tcp_endpoint(), asio::use_awaitable);
-    p.client = cosock::tcp_stream(std::move(raw));
-    p.server = std::move((co_await p.listener.accept()).first);
+    auto p = co_await connect_pair(4096);
     p.server.set_send_buffer_size(16 * 1024);
     co_return p;
 }

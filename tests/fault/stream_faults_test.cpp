@@ -27,6 +27,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "support/co_test.hpp"
+#include "support/loopback.hpp"
 
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
@@ -34,29 +35,8 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-/// A connected pair over loopback; `client_address` is the client as the server sees it.
-struct tcp_pair {
-    cosock::tcp_listener listener;
-    cosock::tcp_stream client;
-    cosock::tcp_stream server;
-    cosock::address client_address;
-};
-
-/// Connects a pair; a client receive buffer of `client_rcvbuf` bytes (0: the system's) is set
-/// before connecting, so that the window the client announces stays small.
-cosock::task<tcp_pair> connect_pair(int client_rcvbuf = 0) {
-    tcp_pair p;
-    p.listener = cosock::tcp_listener::bind({"127.0.0.1", 0});
-    asio::ip::tcp::socket raw(co_await asio::this_coro::executor);
-    raw.open(asio::ip::tcp::v4());
-    if (client_rcvbuf > 0) raw.set_option(asio::socket_base::receive_buffer_size(client_rcvbuf));
-    co_await raw.async_connect(p.listener.local_address().tcp_endpoint(), asio::use_awaitable);
-    p.client = cosock::tcp_stream(std::move(raw));
-    auto [server, peer] = co_await p.listener.accept();
-    p.server = std::move(server);
-    p.client_address = peer;
-    co_return p;
-}
+using cosock_test::connect_pair;
+using cosock_test::tcp_pair;
 
 /// Makes the next close() of `s` send a reset (RST) instead of a FIN: SO_LINGER with 0 s.
 void reset_on_close(cosock::tcp_stream& s) {
@@ -90,22 +70,8 @@ private:
     std::shared_ptr<state> state_ = std::make_shared<state>();
 };
 
-/// Lets the event loop run until `flag` is set, for at most `limit` (polling: turns of the
-/// loop first, then every millisecond).
-cosock::task<void> wait_until(const bool& flag, clock_type::duration limit = 5s) {
-    auto deadline = clock_type::now() + limit;
-    for (int turn = 0; !flag; ++turn) {
-        if (clock_type::now() > deadline) throw std::runtime_error("condition never became true");
-        if (turn < 1000)
-            co_await cosock_test::yield();
-        else
-            co_await cosock::sleep(1ms);
-    }
-}
-
-cosock::task<void> turns(int n) {
-    for (int i = 0; i < n; ++i) co_await cosock_test::yield();
-}
+using cosock_test::turns;
+using cosock_test::wait_until;
 
 std::string what(std::exception_ptr e) {
     if (!e) return "no error";

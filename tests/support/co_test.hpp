@@ -39,6 +39,26 @@ inline cosock::task<void> yield() {
     co_await boost::asio::post(co_await boost::asio::this_coro::executor, boost::asio::use_awaitable);
 }
 
+/// Lets the event loop run until `flag` is set; fails after `limit` (polls, first by turns of
+/// the loop, then every millisecond, so that waits on real time cost no CPU).
+inline cosock::task<void> wait_until(const bool& flag,
+                                     std::chrono::steady_clock::duration limit = std::chrono::seconds(5)) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    for (int turn = 0; !flag; ++turn) {
+        if (std::chrono::steady_clock::now() > deadline)
+            throw std::runtime_error("condition never became true in time");
+        if (turn < 1000)
+            co_await yield();
+        else
+            co_await cosock::sleep(std::chrono::milliseconds(1));
+    }
+}
+
+/// Lets the event loop run `n` turns.
+inline cosock::task<void> turns(int n) {
+    for (int i = 0; i < n; ++i) co_await yield();
+}
+
 /// Waits until `flag` is true, letting other coroutines run (bounded: fails after many turns,
 /// never sleeps).
 inline cosock::task<void> until(const bool& flag) {

@@ -12,29 +12,13 @@
 
 #include "support/allocation_counter.hpp"
 #include "support/co_test.hpp"
+#include "support/loopback.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-/// A connected pair over loopback: `client` connected to `server`, accepted from a listener.
-struct connected_pair {
-    cosock::tcp_listener listener;
-    cosock::tcp_stream client;
-    cosock::tcp_stream server;
-    cosock::address client_address;
-};
-
-cosock::task<connected_pair> connect_pair() {
-    connected_pair p;
-    p.listener = cosock::tcp_listener::bind({"127.0.0.1", 0});
-    p.client = co_await cosock::tcp_stream::connect(p.listener.local_address());
-    auto [server, peer] = co_await p.listener.accept();
-    p.server = std::move(server);
-    p.client_address = peer;
-    co_return p;
-}
-
+using cosock_test::connect_pair;
 using cosock_test::start_cancellable;
 using cosock_test::until;
 

@@ -11,25 +11,13 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "support/co_test.hpp"
+#include "support/loopback.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-struct connected_pair {
-    cosock::tcp_listener listener;
-    cosock::tcp_stream client;
-    cosock::tcp_stream server;
-};
-
-cosock::task<connected_pair> connect_pair() {
-    connected_pair p;
-    p.listener = cosock::tcp_listener::bind({"127.0.0.1", 0});
-    p.client = co_await cosock::tcp_stream::connect(p.listener.local_address());
-    auto accepted = co_await p.listener.accept();
-    p.server = std::move(accepted.first);
-    co_return p;
-}
+using cosock_test::connect_pair;
 
 /// Restores the process default timeout when the test ends.
 struct default_timeout_guard {
