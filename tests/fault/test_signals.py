@@ -53,6 +53,7 @@ class Signals(unittest.TestCase):
 
     def stops_cleanly(self, proc, sig, status=None):
         """Deliver `sig` to the program alone; it must exit with its status within 1 s."""
+        proc.wait_blocked()
         began = time.monotonic()
         proc.popen.send_signal(sig)
         rc, out, err = finish(proc, 10 * SLOW)

@@ -97,8 +97,24 @@ class Process:
             pass
 
     def interrupt(self):
-        """Ctrl-C: SIGINT to the process group."""
+        """Ctrl-C: SIGINT to the process group, once the program waits in a system call."""
+        self.wait_blocked()
         self._signal(signal.SIGINT)
+
+    def wait_blocked(self, timeout=10):
+        """Wait until the program's main thread sleeps in a system call (accept, read, epoll_wait).
+
+        A signal must reach a program that is waiting, not one that has printed its prompt and is
+        on its way to the blocking call: CPython runs its SIGINT handler only between bytecodes, so
+        a signal that lands after the last check but before read(2) or accept(2) is noted, and the
+        call then blocks for ever. /proc says when the call has begun. If the program never
+        blocks within `timeout`, the signal goes anyway and the test's own checks judge the result.
+        """
+        deadline = time.monotonic() + timeout
+        while self.popen.poll() is None and not _sleeps_in_a_system_call(self.popen.pid):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.001)
 
     def kill(self):
         if self.popen.poll() is None:
@@ -139,6 +155,21 @@ class Process:
 
     def __exit__(self, *exc):
         self.kill()
+
+
+def _sleeps_in_a_system_call(pid):
+    """True when process `pid` is asleep (state S) inside a system call (Linux /proc)."""
+    try:
+        state = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    try:
+        call = Path(f'/proc/{pid}/syscall').read_text().split()[0]  # 'running' or a number
+    except PermissionError:  # readable only by a tracer-capable parent: the state must do
+        call = '0'
+    except (OSError, IndexError):
+        return False
+    return state == 'S' and call.isdigit()
 
 
 def start(cmd, stdin_text=None):
