@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/setup.sh — installs what building and testing cosock needs, on Debian 12 (or Ubuntu
 # 23.04+), and only what is missing: a C++20 compiler, CMake >= 3.25, make, Boost >= 1.81
-# (headers and Boost.Test), fmt, Python 3, and clang 14 with its libFuzzer and sanitizer runtimes
+# (headers and Boost.Test), fmt, OpenSSL, Python 3, and clang 14 with its libFuzzer and sanitizer runtimes
 # (the `fuzz` preset). Run as root or with sudo available.
 set -euo pipefail
 
@@ -24,6 +24,7 @@ elif ! exists /usr/lib/*/cmake/boost_unit_test_framework-*/ /usr/lib/cmake/boost
   missing+=("libboost-test$(( boost_version / 100000 )).$(( boost_version / 100 % 1000 ))-dev")
 fi
 exists /usr/lib/*/cmake/fmt/fmt-config.cmake /usr/lib/cmake/fmt/fmt-config.cmake || missing+=(libfmt-dev)
+exists /usr/include/openssl/ssl.h || missing+=(libssl-dev)  # TLS (cosock/tls.hpp)
 # The fuzz preset: clang++-14; libFuzzer and the sanitizer runtimes come in libclang-rt-14-dev, only
 # a recommendation of clang-14 (so not installed with --no-install-recommends).
 have clang++-14 || missing+=(clang-14)

@@ -42,7 +42,7 @@ namespace cosock {
 ///     auto conn = co_await cosock::tcp_stream::connect({"127.0.0.1", 8898});
 ///     co_await conn.send("hello!");
 ///     std::string reply = co_await conn.recv(1024);   // "" when the peer closed
-class COSOCK_EXPORT tcp_stream : public detail::basic_stream<boost::asio::ip::tcp> {
+class COSOCK_EXPORT tcp_stream : public detail::basic_stream<boost::asio::ip::tcp::socket> {
 public:
     /// A stream that is not connected; every operation on it fails with `errc::not_open`.
     tcp_stream() = default;

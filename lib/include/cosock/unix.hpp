@@ -43,7 +43,7 @@ struct peer_credentials {
 /// Example:
 ///     auto conn = co_await cosock::unix_stream::connect("/tmp/app.sock");
 ///     co_await conn.send("hello!");
-class COSOCK_EXPORT unix_stream : public detail::basic_stream<boost::asio::local::stream_protocol> {
+class COSOCK_EXPORT unix_stream : public detail::basic_stream<boost::asio::local::stream_protocol::socket> {
 public:
     unix_stream() = default;
     /// Adopts a connected Asio socket; `where` names it in error messages.

@@ -25,7 +25,8 @@ void check(const error_code& ec, std::string_view what, const Where& where) {
     if (ec) fail(ec, what, describe(&where));
 }
 
-/// The members every socket type shares. `Socket` is the Asio socket or acceptor underneath.
+/// The members every socket type shares. `Socket` is the Asio socket or acceptor underneath, or
+/// a layer over a socket (TLS), whose `lowest_layer()` these members reach.
 template <class Socket>
 class COSOCK_EXPORT basic_socket {
 public:
@@ -40,21 +41,21 @@ public:
     void close() {
         if (auto* c = core_.get()) {
             error_code ignored;
-            c->socket.close(ignored);
+            lowest_layer(c->socket).close(ignored);
         }
     }
     /// False after `close()` or `release()`, when moved from, or never opened.
-    bool is_open() const noexcept { return core_.get() && core_.get()->socket.is_open(); }
+    bool is_open() const noexcept { return core_.get() && lowest_layer(core_.get()->socket).is_open(); }
 
     /// The descriptor (Python: `fileno()`); the socket still owns it.
-    int native_handle() { return core_.core("native_handle").socket.native_handle(); }
+    int native_handle() { return lowest_layer(core_.core("native_handle").socket).native_handle(); }
 
     /// Gives the descriptor up to the caller, who must close it (Python: `detach()`); the socket
     /// is closed afterwards. Pending operations fail with `operation_aborted` first.
     int release() {
         auto& c = core_.core("release");
         error_code ec;
-        int fd = c.socket.release(ec);
+        int fd = lowest_layer(c.socket).release(ec);
         check(ec, "release", c.where);
         return fd;
     }
@@ -84,7 +85,7 @@ protected:
     void set(const Option& option, const char* what) {
         auto& c = core_.core(what);
         error_code ec;
-        c.socket.set_option(option, ec);
+        lowest_layer(c.socket).set_option(option, ec);
         check(ec, what, c.where);
     }
     template <class Option>
@@ -92,7 +93,7 @@ protected:
         auto& c = core_.core(what);
         Option option;
         error_code ec;
-        c.socket.get_option(option, ec);
+        lowest_layer(c.socket).get_option(option, ec);
         check(ec, what, c.where);
         return static_cast<int>(option.value());
     }

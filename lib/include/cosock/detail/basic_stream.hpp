@@ -1,7 +1,7 @@
-// cosock/detail/basic_stream.hpp — what the stream types of every family share: basic_stream holds
-// every read and write operation of tcp_stream and unix_stream, basic_listener the accept of
-// tcp_listener and unix_listener. Written once; the operations' bodies are in
-// stream_operations.hpp. Read tcp.hpp for what each operation does.
+// cosock/detail/basic_stream.hpp — what the stream types of every transport share: basic_stream
+// holds every read and write operation of tcp_stream, unix_stream and tls_stream, and their Asio
+// face; basic_listener the accept of tcp_listener and unix_listener. Written once; the operations'
+// bodies are in stream_operations.hpp. Read tcp.hpp for what each operation does.
 // SPDX-License-Identifier: MIT
 #pragma once
 
@@ -14,7 +14,10 @@
 #include <system_error>
 #include <utility>
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/socket_base.hpp>
 
 #include <cosock/detail/basic_socket.hpp>
 #include <cosock/export.hpp>
@@ -43,13 +46,15 @@ struct basic_serve_options {
 
 namespace cosock::detail {
 
-/// A connected stream socket of `Protocol` (Asio's ip::tcp or local::stream_protocol).
-template <class Protocol>
-class COSOCK_EXPORT basic_stream : public basic_socket<typename Protocol::socket> {
+/// A connected stream over `Transport`: any Asio AsyncReadStream/AsyncWriteStream whose lowest
+/// layer is a socket (tcp::socket, local::stream_protocol::socket, ssl::stream<tcp::socket>).
+/// Kernel sockets keep their fast path: send(2) first.
+template <class Transport>
+class COSOCK_EXPORT basic_stream : public basic_socket<Transport> {
 public:
-    using socket_type = typename Protocol::socket;
-    /// How the peer is named: `cosock::address` for TCP, a path for Unix-domain streams.
-    using peer_type = typename where_of<Protocol>::type;
+    using socket_type = Transport;
+    /// How the peer is named: `cosock::address` for TCP and TLS, a path for Unix-domain streams.
+    using peer_type = typename where_of<protocol_of<Transport>>::type;
 
     /// Receives at most `max` bytes; yields them, or an empty string when the peer has closed
     /// its side (end of stream is not an error). Python: `conn.recv(1024)`.
@@ -80,12 +85,30 @@ public:
     void shutdown() {
         auto& c = this->core_.core("shutdown");
         error_code ec;
-        c.socket.shutdown(socket_type::shutdown_send, ec);
+        lowest_layer(c.socket).shutdown(boost::asio::socket_base::shutdown_send, ec);
         check(ec, "shutdown", c.where);
     }
 
-    /// The Asio socket, for anything cosock lacks.
+    /// The Asio object underneath (the socket, or the ssl::stream), for anything cosock lacks.
+    /// Reading from it directly skips the bytes that read_line & co. have buffered: read through
+    /// the Asio face below instead.
     socket_type& asio_socket() { return this->core_.core("asio_socket").socket; }
+
+    // --- the Asio face: an AsyncReadStream and AsyncWriteStream, so that Beast, asio::async_read
+    // and any composed operation take a cosock stream. Bytes that read_line & co. read ahead come
+    // first. These are Asio's plain operations: no timeout, no one-reader guard, Asio's errors
+    // (a `boost::system::system_error` when awaited), end of stream as `asio::error::eof`.
+    using executor_type = boost::asio::any_io_executor;
+    executor_type get_executor() { return this->core_.core("get_executor").socket.get_executor(); }
+
+    template <class MutableBuffers, boost::asio::completion_token_for<void(error_code, std::size_t)> Token =
+                                        boost::asio::default_completion_token_t<executor_type>>
+    auto async_read_some(const MutableBuffers& buffers,
+                         Token&& token = boost::asio::default_completion_token_t<executor_type>());
+    template <class ConstBuffers, boost::asio::completion_token_for<void(error_code, std::size_t)> Token =
+                                      boost::asio::default_completion_token_t<executor_type>>
+    auto async_write_some(const ConstBuffers& buffers,
+                          Token&& token = boost::asio::default_completion_token_t<executor_type>());
 
 protected:
     using base = basic_socket<socket_type>;

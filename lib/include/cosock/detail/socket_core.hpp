@@ -21,6 +21,7 @@
 #include <boost/asio/local/datagram_protocol.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/socket_base.hpp>
 
 #include <cosock/address.hpp>
 #include <cosock/detail/operation.hpp>
@@ -141,30 +142,51 @@ typename Protocol::endpoint endpoint_of(const typename where_of<Protocol>::type&
         return typename Protocol::endpoint(unix_name(to, "send_to"));
 }
 
+/// The kernel socket under a transport: the socket itself, or the TCP socket under a TLS stream
+/// (Asio's `lowest_layer()`). Closing, options and the descriptor go there.
+template <class Transport>
+auto& lowest_layer(Transport& t) {
+    if constexpr (requires { t.lowest_layer(); })
+        return t.lowest_layer();
+    else
+        return t;  // an acceptor
+}
+
+/// The protocol (ip::tcp, local::stream_protocol, ...) of the socket under a transport.
+template <class Transport>
+using protocol_of =
+    typename std::remove_cvref_t<decltype(lowest_layer(std::declval<Transport&>()))>::protocol_type;
+
+/// True when the transport is a kernel socket itself (not a layer such as TLS over one): its
+/// operations may call the system directly (send(2) first).
+template <class Transport>
+inline constexpr bool is_kernel_socket = std::is_base_of_v<boost::asio::socket_base, Transport>;
+
 /// True for datagram sockets (UDP, Unix datagram), whose core keeps the sender of a receive.
 template <class Socket>
 inline constexpr bool is_datagram =
-    std::is_same_v<Socket, boost::asio::basic_datagram_socket<typename Socket::protocol_type,
-                                                              typename Socket::executor_type>>;
+    std::is_same_v<Socket,
+                   boost::asio::basic_datagram_socket<protocol_of<Socket>, typename Socket::executor_type>>;
 struct no_sender {};
 
 /// Lives on the heap so that its address is stable while operations are pending: a cosock socket
-/// object is a pointer to its core and can be moved freely. Lifetime: the socket object owns the
-/// core; when the object is destroyed with operations pending, the core closes its Asio socket
-/// (the operations complete with `operation_aborted`) and deletes itself when the last one ends.
-/// Single-threaded like the event loop it belongs to.
+/// object is a pointer to its core and can be moved freely. `Socket` is the transport: an Asio
+/// socket or acceptor, or a layer over a socket (`ssl::stream<tcp::socket>`). Lifetime: the socket object
+/// owns the core; when the object is destroyed with operations pending, the core closes its Asio socket (the
+/// operations complete with `operation_aborted`) and deletes itself when the last one ends. Single-threaded
+/// like the event loop it belongs to.
 template <class Socket>
 struct socket_core {
-    using where_type = typename where_of<typename Socket::protocol_type>::type;
-    using endpoint_type = typename Socket::endpoint_type;
+    using where_type = typename where_of<protocol_of<Socket>>::type;
+    using endpoint_type = typename protocol_of<Socket>::endpoint;
 
     explicit socket_core(Socket s) : socket(std::move(s)), timeout(default_timeout()) {}
 
     Socket socket;
     // For error messages: the peer of a stream, the local address of a listener or datagram socket.
     where_type where;
-    std::string pending_input;                // bytes read ahead by read_line/read_exact, handed out first
-    typename Socket::endpoint_type endpoint;  // filled by the one pending accept; a datagram socket's peer
+    std::string pending_input;  // bytes read ahead by read_line/read_exact, handed out first
+    endpoint_type endpoint;     // filled by the one pending accept; a datagram socket's peer
     // The sender of the datagram being received, filled in place by Asio (datagram sockets only).
     [[no_unique_address]] std::conditional_t<is_datagram<Socket>, endpoint_type, no_sender> sender;
     int pending = 0;  // operations started and not yet completed
@@ -229,7 +251,7 @@ struct socket_core {
     void orphan() {
         orphaned = true;
         error_code ignored;
-        socket.close(ignored);
+        lowest_layer(socket).close(ignored);
         if (timer) timer->timer.cancel();
         if (pending == 0) delete this;
     }

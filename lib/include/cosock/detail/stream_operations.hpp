@@ -105,8 +105,8 @@ COSOCK_EXPORT std::string stream_where(const boost::asio::local::stream_protocol
 
 namespace cosock::detail {
 
-template <class Protocol>
-auto basic_stream<Protocol>::recv_into(boost::asio::mutable_buffer buffer) {
+template <class Transport>
+auto basic_stream<Transport>::recv_into(boost::asio::mutable_buffer buffer) {
     auto* c = &this->core_.core("recv");
     return make_operation<std::size_t>(
         "recv from", &c->where, c->timeout, [c, buffer](auto handler, auto timeout) {
@@ -124,8 +124,8 @@ auto basic_stream<Protocol>::recv_into(boost::asio::mutable_buffer buffer) {
         });
 }
 
-template <class Protocol>
-auto basic_stream<Protocol>::recv(std::size_t max) {
+template <class Transport>
+auto basic_stream<Transport>::recv(std::size_t max) {
     auto* c = &this->core_.core("recv");
     return make_operation<std::string>(
         "recv from", &c->where, c->timeout, [c, max](auto handler, auto timeout) {
@@ -147,26 +147,29 @@ auto basic_stream<Protocol>::recv(std::size_t max) {
         });
 }
 
-template <class Protocol>
-auto basic_stream<Protocol>::send(boost::asio::const_buffer data) {
+template <class Transport>
+auto basic_stream<Transport>::send(boost::asio::const_buffer data) {
     auto* c = &this->core_.core("send");
     return make_operation<std::size_t>(
         "send to", &c->where, c->timeout, [c, data](auto handler, auto timeout) {
             c->template launch<std::size_t>(role::write, timeout, std::move(handler), [c, data](auto h) {
-                // The send buffer usually has room: send(2) first, and wait (Asio's async_write)
-                // only for what did not fit.
+                // On a kernel socket the send buffer usually has room: send(2) first, and wait
+                // (Asio's async_write) only for what did not fit. A layered transport (TLS) has
+                // records to make: Asio's async_write alone.
                 std::size_t sent = 0;
-                auto ec = try_send_all(c->socket.native_handle(), data, sent);
-                if (ec != boost::asio::error::would_block)
-                    return complete_now(c->socket.get_executor(), std::move(h), ec, sent);
+                if constexpr (is_kernel_socket<Transport>) {
+                    auto ec = try_send_all(c->socket.native_handle(), data, sent);
+                    if (ec != boost::asio::error::would_block)
+                        return complete_now(c->socket.get_executor(), std::move(h), ec, sent);
+                }
                 auto done = [sent](auto&& h, error_code ec, std::size_t n) { std::move(h)(ec, sent + n); };
                 boost::asio::async_write(c->socket, data + sent, intercept{std::move(h), std::move(done)});
             });
         });
 }
 
-template <class Protocol>
-auto basic_stream<Protocol>::read_exact(std::size_t n) {
+template <class Transport>
+auto basic_stream<Transport>::read_exact(std::size_t n) {
     auto* c = &this->core_.core("read_exact");
     return make_operation<std::string>(
         "read_exact from", &c->where, c->timeout, [c, n](auto handler, auto timeout) {
@@ -196,8 +199,8 @@ auto basic_stream<Protocol>::read_exact(std::size_t n) {
         });
 }
 
-template <class Protocol>
-auto basic_stream<Protocol>::read_until(std::string delimiter, std::size_t max) {
+template <class Transport>
+auto basic_stream<Transport>::read_until(std::string delimiter, std::size_t max) {
     auto* c = &this->core_.core("read_until");
     return make_operation<std::string>(
         "read_until from", &c->where, c->timeout,
@@ -208,8 +211,8 @@ auto basic_stream<Protocol>::read_until(std::string delimiter, std::size_t max) 
         });
 }
 
-template <class Protocol>
-auto basic_stream<Protocol>::read_line(std::size_t max) {
+template <class Transport>
+auto basic_stream<Transport>::read_line(std::size_t max) {
     using line = std::optional<std::string>;
     auto* c = &this->core_.core("read_line");
     return make_operation<line>(
@@ -249,6 +252,47 @@ auto accept_on(socket_core<Acceptor>* c) {
             c->socket.async_accept(c->endpoint, intercept{std::move(h), std::move(done)});
         });
     });
+}
+
+template <class Transport>
+template <class MutableBuffers, boost::asio::completion_token_for<void(error_code, std::size_t)> Token>
+auto basic_stream<Transport>::async_read_some(const MutableBuffers& buffers, Token&& token) {
+    auto* c = &this->core_.core("async_read_some");
+    return boost::asio::async_initiate<Token, void(error_code, std::size_t)>(
+        [c](auto handler, const MutableBuffers& buffers) {
+            auto& in = c->pending_input;
+            if (!in.empty() || c->at_eof) {  // bytes read ahead come first; then end of stream
+                std::size_t n = boost::asio::buffer_copy(buffers, boost::asio::buffer(in));
+                in.erase(0, n);
+                error_code ec = n == 0 && c->at_eof ? error_code(boost::asio::error::eof) : error_code();
+                return post_completion(c->socket.get_executor(), std::move(handler), ec, n);
+            }
+            ++c->pending;  // the core outlives the operation, as in socket_core::launch
+            c->socket.async_read_some(
+                buffers, intercept{std::move(handler), [c](auto&& h, error_code ec, std::size_t n) {
+                                       note_reset(c, ec);
+                                       if (ec == boost::asio::error::eof) c->at_eof = true;
+                                       c->release();
+                                       std::move(h)(ec, n);
+                                   }});
+        },
+        token, buffers);
+}
+
+template <class Transport>
+template <class ConstBuffers, boost::asio::completion_token_for<void(error_code, std::size_t)> Token>
+auto basic_stream<Transport>::async_write_some(const ConstBuffers& buffers, Token&& token) {
+    auto* c = &this->core_.core("async_write_some");
+    return boost::asio::async_initiate<Token, void(error_code, std::size_t)>(
+        [c](auto handler, const ConstBuffers& buffers) {
+            ++c->pending;
+            c->socket.async_write_some(
+                buffers, intercept{std::move(handler), [c](auto&& h, error_code ec, std::size_t n) {
+                                       c->release();
+                                       std::move(h)(ec, n);
+                                   }});
+        },
+        token, buffers);
 }
 
 template <class Protocol, class Stream>
