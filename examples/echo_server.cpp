@@ -1,7 +1,9 @@
 // echo_server: TCP and UDP echo on one port, one event loop per thread; cosock's server in bench/.
 // Python: none in the seed (the benchmark's program)   Peer: bench/loadgen, or `nc 127.0.0.1 PORT`
-// Run: echo_server [--host H] [--port 0] [--threads N] [--timeout S] [--unix PATH]
+// Run: echo_server [--host H] [--port 0] [--threads N] [--timeout S] [--unix PATH] [--tls CERT KEY]
 // Prints: "listening on 127.0.0.1:PORT", then sends every TCP byte and every UDP datagram back.
+// --tls CERT KEY speaks TLS on each TCP connection (certificate chain and key: PEM files); the
+// echo is the same, UDP stays plain. A client that fails its handshake fails alone.
 // --unix PATH echoes over a Unix-domain stream socket at PATH ("@name": an abstract name) instead
 // of TCP and UDP, and prints "listening on PATH"; the socket file is removed when it stops.
 // --threads N runs N event loops, each with its own listener and UDP socket on the port
@@ -22,9 +24,11 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <cosock/cosock.hpp>
+#include <cosock/tls.hpp>
 
 #include "support/cli.hpp"
 
@@ -32,12 +36,22 @@ namespace asio = boost::asio;
 
 // tag::echo[]
 // One connection: every byte goes back, until the peer closes (recv_into yields 0).
-template <class Stream>  // cosock::tcp_stream or cosock::unix_stream: the same operations
+template <class Stream>  // cosock::tcp_stream, unix_stream or tls_stream: the same operations
 cosock::task<void> echo(Stream conn, std::chrono::steady_clock::duration timeout) {
     conn.set_timeout(timeout);                                   // conn.settimeout(S); 0: none
     std::array<char, 64 * 1024> buf;                             // buf = bytearray(65536), not zeroed
     while (auto n = co_await conn.recv_into(asio::buffer(buf)))  // while n := conn.recv_into(buf):
         co_await conn.send(asio::buffer(buf.data(), n));         //     conn.sendall(buf[:n])
+    if constexpr (std::is_same_v<Stream, cosock::tls_stream>)
+        co_await conn.shutdown();  // close_notify: a clean end, not a truncated one
+}
+
+// --tls: the handshake first (under the same timeout: a client that stalls in it goes), then the echo.
+cosock::task<void> echo_tls(cosock::tcp_stream conn, cosock::tls_context tls,
+                            std::chrono::steady_clock::duration timeout) {
+    conn.set_timeout(timeout);
+    auto secure = co_await cosock::tls_stream::accept(std::move(conn), std::move(tls));
+    co_await echo(std::move(secure), timeout);
 }
 
 // Every datagram goes back to its sender; one that cannot go back is dropped, as UDP drops.
@@ -51,7 +65,8 @@ cosock::task<void> echo_datagrams(cosock::udp_endpoint sk) {
 
 // One event loop: a listener and a UDP socket on the same port. `bound(address)` hears the port
 // (port 0 becomes a real one), where the first loop starts the others.
-cosock::task<int> serve(examples::options opt, bool shared, std::function<void(cosock::address)> bound) {
+cosock::task<int> serve(examples::options opt, std::optional<cosock::tls_context> tls, bool shared,
+                        std::function<void(cosock::address)> bound) {
     auto sk = cosock::tcp_listener::bind(opt.address, {.reuse_port = shared});
     auto udp = cosock::udp_endpoint::bind(sk.local_address(), {.reuse_port = shared});
     bound(sk.local_address());
@@ -60,7 +75,9 @@ cosock::task<int> serve(examples::options opt, bool shared, std::function<void(c
     stop.grace = std::chrono::seconds(0);  // asked to stop: no echo is worth waiting for
     cosock::task_scope both;               // an error in one ends the other
     both.spawn(sk.serve(
-        [timeout](cosock::tcp_stream conn, cosock::address) { return echo(std::move(conn), timeout); },
+        [timeout, tls](cosock::tcp_stream conn, cosock::address) {
+            return tls ? echo_tls(std::move(conn), *tls, timeout) : echo(std::move(conn), timeout);
+        },
         stop));
     both.spawn(echo_datagrams(std::move(udp)));
     co_await both.join();
@@ -80,32 +97,35 @@ cosock::task<int> serve_unix(std::string path, std::chrono::steady_clock::durati
     co_return 0;
 }
 
-// A flag with a value that examples::parse does not know ("--threads N"), taken out of argv.
-std::optional<std::string> take_flag(int& argc, char** argv, std::string_view flag) {
-    std::optional<std::string> value;
+// A flag with `count` values that examples::parse does not know ("--threads N"), taken out of argv.
+std::optional<std::vector<std::string>> take_flag(int& argc, char** argv, std::string_view flag,
+                                                  int count = 1) {
+    std::optional<std::vector<std::string>> values;
     for (int i = 1; i < argc; ++i) {
         if (std::string_view(argv[i]) != flag) continue;
-        if (i + 1 >= argc) {
-            fmt::print(stderr, "echo_server: {} needs a value (see --help)\n", flag);
+        if (i + count >= argc) {
+            fmt::print(stderr, "echo_server: {} needs {} value{} (see --help)\n", flag, count,
+                       count > 1 ? "s" : "");
             std::exit(2);
         }
-        value = argv[i + 1];
-        for (int j = i; j + 2 <= argc; ++j) argv[j] = argv[j + 2];
-        argc -= 2;
+        values.emplace(argv + i + 1, argv + i + 1 + count);
+        for (int j = i; j + count + 1 <= argc; ++j) argv[j] = argv[j + count + 1];
+        argc -= count + 1;
         --i;
     }
-    return value;
+    return values;
 }
 
 /// --threads N: a number from 1 to 256.
 int take_threads(int& argc, char** argv) {
     auto value = take_flag(argc, argv, "--threads");
     if (!value) return 1;
+    auto& text = value->front();
     char* end = nullptr;
-    long threads = std::strtol(value->c_str(), &end, 10);
-    if (value->empty() || *end != '\0' || threads < 1 || threads > 256) {
+    long threads = std::strtol(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || threads < 1 || threads > 256) {
         fmt::print(stderr, "echo_server: --threads needs a number from 1 to 256, not \"{}\" (see --help)\n",
-                   *value);
+                   text);
         std::exit(2);
     }
     return static_cast<int>(threads);
@@ -114,25 +134,36 @@ int take_threads(int& argc, char** argv) {
 int main(int argc, char** argv) {
     int threads = take_threads(argc, argv);
     auto unix_path = take_flag(argc, argv, "--unix");
+    auto tls_files = take_flag(argc, argv, "--tls", 2);
     auto opt = examples::parse(argc, argv,
                                {.about = "TCP and UDP echo on one port; --threads N: N event loops; "
-                                         "--unix PATH: echo on a Unix-domain socket instead",
+                                         "--unix PATH: echo on a Unix-domain socket instead; "
+                                         "--tls CERT KEY: TLS on each TCP connection",
                                 .timeout = 0.0});
     auto stopped_cleanly = [](int code) { return code == 128 + SIGTERM ? 0 : code; };  // asked to stop: 0
     if (unix_path)
-        return stopped_cleanly(cosock::run(serve_unix(*unix_path, examples::seconds(opt.timeout))));
+        return stopped_cleanly(cosock::run(serve_unix(unix_path->front(), examples::seconds(opt.timeout))));
+    std::optional<cosock::tls_context> tls;
+    if (tls_files) {
+        try {
+            tls = cosock::tls_context::server((*tls_files)[0], (*tls_files)[1]);
+        } catch (const cosock::error& e) {
+            fmt::print(stderr, "echo_server: {}\n", e.what());
+            return 1;
+        }
+    }
     // The first loop runs on this thread; once it has bound the port, threads 2..N run the others.
     // Every loop ends on SIGINT/SIGTERM; one that fails stops the rest with SIGTERM. "listening
     // on" comes once every loop is up: a loop started after a signal would never hear of it.
     std::atomic<int> failed = 0;
     std::latch ready(threads - 1);
     std::vector<std::jthread> others;
-    int code = cosock::run(serve(opt, threads > 1, [&](cosock::address bound) {
+    int code = cosock::run(serve(opt, tls, threads > 1, [&](cosock::address bound) {
         opt.address = bound;
         for (int i = 1; i < threads; ++i)
-            others.emplace_back([&failed, &ready, opt] {
+            others.emplace_back([&failed, &ready, opt, tls] {
                 bool up = false;
-                int code = cosock::run(serve(opt, true, [&](cosock::address) {
+                int code = cosock::run(serve(opt, tls, true, [&](cosock::address) {
                     up = true;
                     ready.count_down();
                 }));

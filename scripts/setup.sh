@@ -33,6 +33,7 @@ exists /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a || missing+
 # The fault tests (tests/fault): strace injects accept errors, nftables drops datagrams inside a
 # network namespace, iproute2 brings that namespace's loopback up.
 have strace || missing+=(strace)
+have openssl || missing+=(openssl)  # tests/integration/test_tls_programs.py makes its certificate
 have nft || missing+=(nftables)
 have ip || missing+=(iproute2)
 
