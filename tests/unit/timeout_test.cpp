@@ -256,6 +256,26 @@ COSOCK_CO_TEST(move_on_after_yields_nothing_when_the_deadline_passes) {
     BOOST_TEST(!finished);
 }
 
+cosock::task<int> after_a_sleep(std::chrono::milliseconds d, int value) {
+    co_await cosock::sleep(d);
+    co_return value;
+}
+
+// Zero means "no timeout" in every face, as for sockets and the process default.
+COSOCK_CO_TEST(a_zero_timeout_is_no_timeout_in_every_face) {
+    auto value = co_await cosock::fail_after(0s, after_a_sleep(20ms, 1));
+    auto moved = co_await cosock::move_on_after(0s, after_a_sleep(20ms, 2));
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, 20ms);
+    auto waited = co_await error_of(cosock::timeout(0s, timer.async_wait(boost::asio::deferred)));
+    auto p = co_await connect_pair();
+    co_await p.client.send("x");
+    auto got = co_await cosock::timeout(0s, p.server.recv(10));
+    BOOST_TEST(value == 1);
+    BOOST_TEST(moved.value() == 2);
+    BOOST_TEST(waited == "");
+    BOOST_TEST(got == "x");
+}
+
 COSOCK_CO_TEST(an_inner_timeout_is_not_swallowed_by_an_outer_move_on_after) {
     auto p = co_await connect_pair();
     std::string message;

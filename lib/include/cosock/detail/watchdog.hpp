@@ -57,10 +57,12 @@ struct timer_abort : std::system_error {
 /// A one-shot timeout for one operation that has no socket core: connect, console input, any
 /// Asio operation. Starts `start(h)` with `h` bound to a cancellation signal that the timer (or
 /// the caller's own cancellation) emits; completes `handler` with the operation's results, the
-/// error turned into `std::errc::timed_out` when the timer caused the abort.
+/// error turned into `std::errc::timed_out` when the timer caused the abort. A zero (or negative)
+/// timeout is none, as everywhere in cosock: `start(handler)` alone.
 template <class Handler, class Start>
 void start_with_timer(const boost::asio::any_io_executor& executor, clock::duration timeout, Handler handler,
                       Start start) {
+    if (timeout <= clock::duration::zero()) return std::move(start)(std::move(handler));
     struct state {
         explicit state(const boost::asio::any_io_executor& ex) : timer(ex) {}
         boost::asio::steady_timer timer;
