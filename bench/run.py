@@ -33,6 +33,7 @@ Every process it starts is bounded in time and stopped by its PID; traffic stays
 """
 
 import argparse
+import atexit
 import datetime
 import json
 import os
@@ -66,6 +67,9 @@ SERVERS = {
     "epoll": ["{bench}/epoll_echo"],
     "cosock --timeout": ["{cosock}", "--timeout", TIMEOUT_S],
     "asio-coro naive ||": ["{bench}/asio_naive_timeout_echo", "--timeout", TIMEOUT_S],
+    # TLS: the same certificate and the same OpenSSL (so the same cipher suite) for both.
+    "cosock --tls": ["{cosock}", "--tls", "{cert}", "{key}"],
+    "asio-tls": ["{bench}/asio_tls_echo", "--tls", "{cert}", "{key}"],
 }
 FOUR = ["cosock", "asio-coro", "asio-callback", "epoll"]
 
@@ -87,6 +91,11 @@ SCENARIOS = [
          mode="pingpong", args=["--conns", "100", "--size", "64"], op="round trip",
          unit="k round trips/s",
          servers=["cosock --timeout", "asio-coro naive ||", "cosock", "asio-coro", "epoll"]),
+    # Its load generator is an Asio ssl::stream client (tls_loadgen); its CPU ratio is to raw
+    # Asio's ssl::stream with use_awaitable (asio-tls), shown in the asio-coro column.
+    dict(key="tls", title="TLS ping-pong, 10 connections, 64 B", mode="pingpong", loadgen="tls_loadgen",
+         args=["--conns", "10", "--size", "64"], op="round trip", unit="k round trips/s", ref="asio-tls",
+         servers=["cosock --tls", "asio-tls"]),
 ]
 REFS = ["asio-coro", "epoll"]
 IPERF3 = "iperf3 (reference: one direction)"  # its row in the bulk scenario (not an echo server)
@@ -205,7 +214,8 @@ def sample(pid):
 # --- one measurement ----------------------------------------------------------------------------
 
 def start_server(name, cfg, extra_prefix=(), stderr_path=None, timeout=10):
-    argv = [a.format(cosock=cfg.cosock, bench=cfg.bench_dir) for a in SERVERS[name]] + ["--port", "0"]
+    argv = [a.format(cosock=cfg.cosock, bench=cfg.bench_dir, cert=cfg.tls_cert, key=cfg.tls_key)
+            for a in SERVERS[name]] + ["--port", "0"]
     server = Proc(cfg.pin_server + list(extra_prefix) + argv, stderr_path=stderr_path)
     try:
         first = server.line(timeout)
@@ -220,7 +230,8 @@ def start_server(name, cfg, extra_prefix=(), stderr_path=None, timeout=10):
 
 
 def loadgen_argv(cfg, scenario, port, extra):
-    return cfg.pin_load + [os.path.join(cfg.bench_dir, "loadgen"), scenario["mode"], "--port", str(port),
+    return cfg.pin_load + [os.path.join(cfg.bench_dir, scenario.get("loadgen", "loadgen")), scenario["mode"],
+                           "--port", str(port),
                            *scenario["args"], *extra]
 
 
@@ -376,14 +387,16 @@ def build_tables(results, cfg):
             cpu = statistics.median(per_op_us(r) for r in runs)
             ticks = sum(r["user_ticks"] + r["sys_ticks"] for r in runs)
             kshare = f"{100 * sum(r['sys_ticks'] for r in runs) / ticks:.0f} %" if ticks else "–"
-            ratios = {ref: ratio_stats(reps, name, ref, per_op_us) for ref in REFS}
+            refs = [sc.get("ref", "asio-coro"), "epoll"]
+            ratios = dict(zip(REFS, (ratio_stats(reps, name, ref, per_op_us) for ref in refs)))
             summary.setdefault(sc["key"], {})[name] = dict(
-                throughput=tput, cpu_us=cpu, **{f"cpu_ratio_{ref}": ratios[ref] for ref in REFS})
+                throughput=tput, cpu_us=cpu, **{f"cpu_ratio_{ref}": ratios[key] for key, ref in zip(REFS, refs)})
             unit = sc["unit"]
             tp = f"{tput:.2f} {unit}" if unit == "GB/s" else f"{tput:.1f} {unit}"
             per = "64 KiB" if sc["key"] == "bulk" else sc["op"]
             out.append(f"| {sc['title']} | {md(name)} | {tp} | {cpu:.2f} µs per {per} | {kshare} | "
-                       f"{fmt_ratio(ratios['asio-coro'])} | {fmt_ratio(ratios['epoll'])} |")
+                       f"{fmt_ratio(ratios['asio-coro'])}{'' if refs[0] == 'asio-coro' else ' ÷ ' + refs[0]} | "
+                       f"{fmt_ratio(ratios['epoll'])} |")
         if sc["key"] == "bulk" and cfg.iperf3:
             runs = [rep[IPERF3] for rep in reps if IPERF3 in rep]
             if runs:
@@ -667,6 +680,21 @@ def main():
         os.sched_setaffinity(0, {cpus[1]})
     else:
         print("run.py: fewer than 2 CPUs or no taskset: server and load are not pinned", file=sys.stderr)
+
+    # The TLS scenario's certificate: made for this run (openssl req), removed at exit.
+    cfg.tls_cert = cfg.tls_key = ""
+    tls_programs = [os.path.join(cfg.bench_dir, p) for p in ("tls_loadgen", "asio_tls_echo")]
+    if shutil.which("openssl") and all(os.access(p, os.X_OK) for p in tls_programs):
+        tls_dir = tempfile.mkdtemp(prefix="cosock-bench-tls-")
+        atexit.register(shutil.rmtree, tls_dir, True)
+        cfg.tls_cert, cfg.tls_key = os.path.join(tls_dir, "cert.pem"), os.path.join(tls_dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", cfg.tls_key, "-out", cfg.tls_cert, "-days", "1", "-subj", "/CN=localhost"],
+                       check=True, capture_output=True, timeout=30)
+    else:
+        print("run.py: no TLS scenario: needs the openssl command and bench/tls_loadgen, asio_tls_echo",
+              file=sys.stderr)
+        SCENARIOS[:] = [sc for sc in SCENARIOS if sc["key"] != "tls"]
 
     if cfg.callgrind:
         text = callgrind(cfg)
