@@ -1,4 +1,6 @@
-// tests/unit/tcp_test.cpp — tests for cosock/tcp.hpp, over loopback with port 0.
+// tests/unit/tcp_test.cpp — tests for cosock/tcp.hpp, over loopback with port 0: what is TCP's own
+// (addresses, connect, options, serve, allocations). The stream operations, shared with Unix and
+// TLS streams, are tested once over every transport in stream_test.cpp.
 // SPDX-License-Identifier: MIT
 #include <cosock/tcp.hpp>
 
@@ -22,15 +24,6 @@ using cosock_test::connect_pair;
 using cosock_test::start_cancellable;
 using cosock_test::until;
 
-/// Lets the event loop run until the kernel's receive queue of `s` is empty (its bytes were read
-/// into the stream's buffer by a pending read). Bounded.
-cosock::task<void> until_drained(cosock::tcp_stream& s) {
-    for (int turn = 0; s.asio_socket().available() > 0; ++turn) {
-        if (turn > 100000) throw std::runtime_error("bytes were never read");
-        co_await cosock_test::yield();
-    }
-}
-
 std::string what(std::exception_ptr e) {
     try {
         std::rethrow_exception(e);
@@ -47,16 +40,6 @@ bool is_aborted(std::exception_ptr e) {
 
 BOOST_AUTO_TEST_SUITE(tcp)
 
-COSOCK_CO_TEST(hello_and_hi_cross_the_connection) {
-    auto p = co_await connect_pair();
-    co_await p.client.send("hello!");
-    auto ret = co_await p.server.recv(1024);
-    co_await p.server.send("hi");
-    auto reply = co_await p.client.recv(1024);
-    BOOST_TEST(ret == "hello!");
-    BOOST_TEST(reply == "hi");
-}
-
 COSOCK_CO_TEST(addresses_of_both_ends_agree) {
     auto p = co_await connect_pair();
     BOOST_TEST(p.client.peer_address() == p.listener.local_address());
@@ -64,30 +47,6 @@ COSOCK_CO_TEST(addresses_of_both_ends_agree) {
     BOOST_TEST(p.client_address == p.client.local_address());
     BOOST_TEST(p.listener.local_address().port() != 0);
     BOOST_TEST(p.client.native_handle() >= 0);
-}
-
-COSOCK_CO_TEST(recv_returns_empty_string_at_end_of_stream) {
-    auto p = co_await connect_pair();
-    co_await p.client.send("hello!");
-    p.client.close();
-    auto first = co_await p.server.recv(1024);
-    auto second = co_await p.server.recv(1024);
-    BOOST_TEST(first == "hello!");
-    BOOST_TEST(second.empty());
-}
-
-COSOCK_CO_TEST(recv_into_fills_the_callers_buffer) {
-    auto p = co_await connect_pair();
-    co_await p.client.send("abcdef");
-    std::array<char, 4> buf{};
-    auto n = co_await p.server.recv_into(boost::asio::buffer(buf));
-    BOOST_TEST(n == 4u);
-    BOOST_TEST(std::string(buf.data(), n) == "abcd");
-    auto rest = co_await p.server.recv(100);
-    BOOST_TEST(rest == "ef");
-    p.client.close();
-    auto end = co_await p.server.recv_into(boost::asio::buffer(buf));
-    BOOST_TEST(end == 0u);
 }
 
 COSOCK_CO_TEST(recv_into_and_send_allocate_nothing_in_steady_state) {
@@ -170,22 +129,6 @@ COSOCK_CO_TEST(many_immediate_completions_do_not_grow_the_stack) {
     p.client.shutdown();
     co_await scope.join();
     BOOST_TEST(received == 100000u);
-}
-
-COSOCK_CO_TEST(send_delivers_every_byte_of_a_large_buffer) {
-    auto p = co_await connect_pair();
-    std::string big(4 * 1024 * 1024, 'x');
-    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
-    p.client.set_send_buffer_size(16 * 1024);  // force many partial writes
-    bool sent = false;
-    std::exception_ptr send_error;
-    boost::asio::cancellation_signal unused;
-    start_cancellable(p.client.send(big), unused, sent, send_error,
-                      co_await boost::asio::this_coro::executor);
-    auto got = co_await p.server.read_exact(big.size());
-    co_await until(sent);
-    BOOST_TEST(!send_error);
-    BOOST_TEST((got == big));
 }
 
 COSOCK_CO_TEST(shutdown_half_closes_and_the_other_direction_still_works) {
@@ -271,136 +214,6 @@ COSOCK_CO_TEST(nothrow_gives_the_error_code_instead_of_throwing) {
     BOOST_TEST(n == 0u);
     auto [eof_ec, data] = co_await cosock::nothrow(p.server.recv(10));
     BOOST_TEST_MESSAGE(eof_ec.message());
-}
-
-COSOCK_CO_TEST(read_line_splits_lines_and_keeps_the_rest_buffered) {
-    auto p = co_await connect_pair();
-    co_await p.client.send("one\ntwo\r\nthree\nfour");
-    p.client.shutdown();
-    auto one = co_await p.server.read_line();
-    auto two = co_await p.server.read_line();
-    auto rest = co_await p.server.recv(5);      // buffered bytes come first
-    auto four = co_await p.server.read_line();  // ends without newline: still a line
-    auto end = co_await p.server.read_line();
-    BOOST_TEST(one.value() == "one");
-    BOOST_TEST(two.value() == "two");
-    BOOST_TEST(rest == "three");
-    // "\nfour": an empty line, then the last one
-    BOOST_TEST(four.value() == "");
-    auto last = end;
-    BOOST_TEST(last.value() == "four");
-    auto after = co_await p.server.read_line();
-    BOOST_TEST(!after.has_value());
-}
-
-// Asio alone would hang here: after end of stream it waits for readiness that never comes again.
-COSOCK_CO_TEST(every_read_after_end_of_stream_returns_at_once) {
-    auto p = co_await connect_pair();
-    co_await p.client.send("x");
-    p.client.close();
-    auto x = co_await p.server.recv(10);
-    auto first = co_await p.server.recv(10);
-    auto second = co_await p.server.recv(10);
-    std::array<char, 4> buf{};
-    auto n = co_await p.server.recv_into(boost::asio::buffer(buf));
-    auto line = co_await p.server.read_line();
-    BOOST_CHECK_THROW(co_await p.server.read_exact(1), cosock::end_of_stream_error);
-    BOOST_CHECK_THROW(co_await p.server.read_until("\n"), cosock::end_of_stream_error);
-    BOOST_TEST(x == "x");
-    BOOST_TEST(first.empty());
-    BOOST_TEST(second.empty());
-    BOOST_TEST(n == 0u);
-    BOOST_TEST(!line.has_value());
-}
-
-COSOCK_CO_TEST(a_line_longer_than_the_maximum_is_an_error_and_loses_nothing) {
-    auto p = co_await connect_pair();
-    co_await p.client.send("0123456789abcdef\n");
-    std::string message;
-    try {
-        (void)co_await p.server.read_line(8);
-    } catch (const cosock::error& e) {
-        message = e.what();
-        BOOST_TEST((e.code() == cosock::errc::line_too_long));
-    }
-    BOOST_TEST(message == fmt::format("read_line from {}: line longer than the maximum", p.client_address));
-    auto all = co_await p.server.read_line(100);
-    BOOST_TEST(all.value() == "0123456789abcdef");
-}
-
-COSOCK_CO_TEST(read_until_includes_the_delimiter) {
-    auto p = co_await connect_pair();
-    co_await p.client.send("GET / HTTP/1.0\r\n\r\nbody");
-    auto head = co_await p.server.read_until("\r\n\r\n");
-    auto body = co_await p.server.read_exact(4);
-    BOOST_TEST(head == "GET / HTTP/1.0\r\n\r\n");
-    BOOST_TEST(body == "body");
-}
-
-COSOCK_CO_TEST(a_cancelled_read_line_keeps_the_partial_line) {
-    auto p = co_await connect_pair();
-    bool done = false;
-    std::exception_ptr error;
-    boost::asio::cancellation_signal cancel;
-    start_cancellable(p.server.read_line(), cancel, done, error, co_await boost::asio::this_coro::executor);
-    co_await p.client.send("abc");
-    co_await until_drained(p.server);  // "abc" now sits in the stream's buffer
-    cancel.emit(boost::asio::cancellation_type::terminal);
-    co_await until(done);
-    BOOST_TEST(is_aborted(error));
-    co_await p.client.send("def\n");
-    auto line = co_await p.server.read_line();
-    BOOST_TEST(line.value() == "abcdef");
-}
-
-COSOCK_CO_TEST(read_exact_at_end_of_stream_carries_the_bytes_received) {
-    auto p = co_await connect_pair();
-    co_await p.client.send("abc");
-    p.client.close();
-    std::string received, message;
-    try {
-        (void)co_await p.server.read_exact(10);
-    } catch (const cosock::end_of_stream_error& e) {
-        received = e.received();
-        message = e.what();
-    }
-    BOOST_TEST(received == "abc");
-    BOOST_TEST(message == fmt::format("read_exact from {}: end of stream before all the bytes arrived",
-                                      p.client_address));
-}
-
-COSOCK_CO_TEST(a_second_concurrent_read_fails_clearly) {
-    auto p = co_await connect_pair();
-    bool done = false;
-    std::exception_ptr error;
-    boost::asio::cancellation_signal cancel;
-    start_cancellable(p.server.recv(10), cancel, done, error, co_await boost::asio::this_coro::executor);
-    co_await cosock_test::yield();
-    std::string message;
-    try {
-        (void)co_await p.server.recv(10);
-    } catch (const cosock::error& e) {
-        message = e.what();
-        BOOST_TEST((e.code() == cosock::errc::concurrent_read));
-    }
-    BOOST_TEST(message ==
-               fmt::format("recv from {}: another read is already pending on this socket", p.client_address));
-    co_await p.client.send("x");  // the first read still works
-    co_await until(done);
-    BOOST_TEST(!error);
-}
-
-COSOCK_CO_TEST(destroying_a_stream_with_a_pending_read_is_safe) {
-    auto p = co_await connect_pair();
-    bool done = false;
-    std::exception_ptr error;
-    boost::asio::cancellation_signal unused;
-    auto server = std::make_optional(std::move(p.server));
-    start_cancellable(server->recv(10), unused, done, error, co_await boost::asio::this_coro::executor);
-    co_await cosock_test::yield();
-    server.reset();  // the read completes with operation_aborted; ASan checks the rest
-    co_await until(done);
-    BOOST_TEST(is_aborted(error));
 }
 
 COSOCK_CO_TEST(a_moved_from_stream_says_it_is_not_open) {

@@ -233,8 +233,11 @@ COSOCK_CO_TEST(bad_clients_fail_their_own_connection_and_the_server_keeps_servin
     };
     bool served = false;
     boost::asio::cancellation_signal stop;
+    // The executor first: g++ 12 destroys a temporary twice (here the handler, with its context)
+    // in a full-expression that also holds a co_await.
+    auto executor = co_await boost::asio::this_coro::executor;
     boost::asio::co_spawn(
-        co_await boost::asio::this_coro::executor,
+        executor,
         listener.serve([context](cosock::tcp_stream conn,
                                  cosock::address) { return tls_echo(std::move(conn), context); },
                        options),

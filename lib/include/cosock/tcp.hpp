@@ -38,6 +38,14 @@ namespace cosock {
 /// (`co_await conn.recv(10)`), not after the stream is gone. After `close()`, operations fail
 /// with "Bad file descriptor"; on a moved-from stream, the call itself throws `errc::not_open`.
 ///
+/// The operations, shared by every stream and documented in detail/basic_stream.hpp:
+///     recv(max) -> std::string, "" at end of stream      Python: conn.recv(1024)
+///     recv_into(buffer) -> std::size_t, 0 at end           Python: conn.recv_into(buf)
+///     send(data) -> std::size_t, every byte                Python: conn.sendall(data)
+///     read_exact(n), read_until(delimiter), read_line()    Python: conn.makefile().readline()
+///     shutdown(), close(), set_timeout(d), asio_socket()
+///     get_executor(), async_read_some(), async_write_some(): an Asio stream, for Beast & co.
+///
 /// Example:
 ///     auto conn = co_await cosock::tcp_stream::connect({"127.0.0.1", 8898});
 ///     co_await conn.send("hello!");
