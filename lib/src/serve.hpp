@@ -14,7 +14,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <cosock/detail/stream_operations.hpp>
+#include <cosock/detail/basic_stream.hpp>
 #include <cosock/task.hpp>
 
 namespace cosock::detail {

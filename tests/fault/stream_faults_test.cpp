@@ -242,7 +242,7 @@ COSOCK_CO_TEST(bytes_sent_just_before_a_reset_are_read_first) {
 // Python's recv returns b'' there, and so does read(2). Cause: Asio's reactor stops trying reads
 // speculatively after a stream read that completed with 0 bytes (done_and_exhausted, for EOF and
 // for errors alike) and waits for an epoll edge that never comes again. cosock works around it for
-// end of stream (socket_core::at_eof), and now for a reset too (stream_operations.hpp, note_reset):
+// end of stream (socket_core::at_eof), and now for a reset too (basic_stream.hpp, note_reset):
 // later reads answer at once, with end of stream.
 cosock::task<void> read_after_reset() {
     auto p = co_await connect_pair();

@@ -150,5 +150,4 @@ private:
 
 }  // namespace cosock
 
-#include <cosock/detail/stream_operations.hpp>
 #include <cosock/detail/tcp_operations.hpp>

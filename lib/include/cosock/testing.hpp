@@ -331,5 +331,3 @@ inline std::pair<memory_stream, memory_stream> memory_stream_pair(memory_options
 }
 
 }  // namespace cosock::testing
-
-#include <cosock/detail/stream_operations.hpp>

@@ -120,5 +120,3 @@ private:
 };
 
 }  // namespace cosock
-
-#include <cosock/detail/stream_operations.hpp>

@@ -1,6 +1,6 @@
 // cosock/detail/datagram_operations.hpp — the inline bodies of basic_datagram's operations, shared
 // by udp_endpoint and unix_datagram (templates on the completion handler, so they live in a
-// header). Read udp.hpp first, and stream_operations.hpp for the shape every operation shares.
+// header). Read udp.hpp first, and basic_stream.hpp for the shape every operation shares.
 //
 // Sending tries the system call first (sendto with MSG_DONTWAIT: the send buffer usually has room)
 // and completes at once (complete_now), waiting for writability (socket.async_wait) only on

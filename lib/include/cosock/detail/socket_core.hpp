@@ -233,8 +233,7 @@ struct socket_core {
         auto done = [this, busy, &lane](auto&& h, error_code ec, auto&& value) {
             if (busy) *busy = false;
             lane.active = false;
-            if (lane.fired && ec == boost::asio::error::operation_aborted)
-                ec = std::make_error_code(std::errc::timed_out);
+            ec = timed_out_if_fired(lane.fired, ec);
             boost::asio::get_associated_cancellation_slot(h).clear();
             std::move(h)(ec, std::move(value));
             release();

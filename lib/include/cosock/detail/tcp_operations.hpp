@@ -1,5 +1,5 @@
 // cosock/detail/tcp_operations.hpp — the inline body of tcp_stream::connect (the operations TCP
-// shares with Unix-domain streams are in stream_operations.hpp). Read tcp.hpp first.
+// shares with Unix-domain streams are in basic_stream.hpp). Read tcp.hpp first.
 // SPDX-License-Identifier: MIT
 #pragma once
 

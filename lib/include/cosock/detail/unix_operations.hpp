@@ -1,5 +1,5 @@
 // cosock/detail/unix_operations.hpp — the inline body of unix_stream::connect (the other
-// operations are shared with TCP and UDP: stream_operations.hpp, datagram_operations.hpp).
+// operations are shared with TCP and UDP: basic_stream.hpp, datagram_operations.hpp).
 // SPDX-License-Identifier: MIT
 #pragma once
 
@@ -7,8 +7,8 @@
 #include <string>
 #include <utility>
 
+#include <cosock/detail/basic_stream.hpp>
 #include <cosock/detail/datagram_operations.hpp>
-#include <cosock/detail/stream_operations.hpp>
 #include <cosock/detail/watchdog.hpp>
 
 namespace cosock {

@@ -14,9 +14,11 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <cosock/detail/operation.hpp>
+#include <cosock/error.hpp>
 
 namespace cosock::detail {
 
@@ -53,6 +55,19 @@ struct socket_timer {
 struct timer_abort : std::system_error {
     timer_abort() : std::system_error(std::make_error_code(std::errc::timed_out)) {}
 };
+
+/// The one rule of every cosock timeout: an operation that ends aborted after its timer fired has
+/// timed out (`std::errc::timed_out`; for an exception-style operation, a `timer_abort`). One that
+/// completed first keeps its result, even when the timer fired meanwhile.
+inline error_code timed_out_if_fired(bool fired, error_code ec) {
+    if (fired && ec == boost::asio::error::operation_aborted)
+        return std::make_error_code(std::errc::timed_out);
+    return ec;
+}
+inline std::exception_ptr timed_out_if_fired(bool fired, std::exception_ptr e) {
+    if (fired && e && is_cancellation(e)) return std::make_exception_ptr(timer_abort());
+    return e;
+}
 
 /// A one-shot timeout for one operation that has no socket core: connect, console input, any
 /// Asio operation. Starts `start(h)` with `h` bound to a cancellation signal that the timer (or
@@ -91,13 +106,7 @@ void start_with_timer(const boost::asio::any_io_executor& executor, clock::durat
                                      // timer's own handler, already queued, emits the signal.
                                      s->signal.slot().clear();
                                      s->timer.cancel();
-                                     if constexpr (std::is_same_v<decltype(first), std::exception_ptr>) {
-                                         if (s->fired && first && is_cancellation(first))
-                                             first = std::make_exception_ptr(timer_abort());
-                                     } else {
-                                         if (s->fired && first == boost::asio::error::operation_aborted)
-                                             first = std::make_error_code(std::errc::timed_out);
-                                     }
+                                     first = timed_out_if_fired(s->fired, std::move(first));
                                      boost::asio::get_associated_cancellation_slot(h).clear();
                                      s->release();
                                      std::move(h)(first, std::move(values)...);
