@@ -15,7 +15,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -136,7 +135,8 @@ int run(task<void> main) {
 }
 
 task<void> sleep(std::chrono::steady_clock::duration duration) {
-    asio::steady_timer timer(co_await asio::this_coro::executor, duration);
+    detail::timer timer(co_await asio::this_coro::executor);
+    detail::expire_after(timer, duration);
     co_await timer.async_wait(asio::use_awaitable);
 }
 
@@ -152,7 +152,7 @@ struct task_scope::state {
     error_handler on_error;  // empty: keep the first error for join() and cancel the rest
     std::exception_ptr first_error;
     std::list<asio::cancellation_signal> children;  // one per running child: how to cancel it
-    asio::steady_timer idle;                        // join() waits on it; cancelled when `children` empties
+    detail::timer idle;                             // join() waits on it; cancelled when `children` empties
 
     void cancel_all() {
         for (auto& child : children) child.emit(asio::cancellation_type::terminal);
@@ -203,9 +203,9 @@ task<void> task_scope::join() {
 
 task<void> task_scope::join(std::chrono::steady_clock::duration grace) {
     auto s = state_;  // the scope object may go away while we wait; the state may not
-    auto deadline = grace == std::chrono::steady_clock::duration::max()
-                        ? std::chrono::steady_clock::time_point::max()
-                        : std::chrono::steady_clock::now() + grace;
+    using clock = detail::clock;
+    auto now = clock::now();
+    auto deadline = grace < clock::time_point::max() - now ? now + grace : clock::time_point::max();
     bool cancelled = false;
     while (!s->children.empty()) {
         if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
@@ -214,13 +214,13 @@ task<void> task_scope::join(std::chrono::steady_clock::duration grace) {
             cancelled = true;
             co_await asio::this_coro::reset_cancellation_state();
             s->cancel_all();
-            deadline = std::chrono::steady_clock::time_point::max();
+            deadline = clock::time_point::max();
         }
-        s->idle.expires_at(deadline);
+        detail::expire_at(s->idle, deadline);
         auto [ec] = co_await s->idle.async_wait(asio::as_tuple(asio::use_awaitable));
         if (!ec && !s->children.empty()) {  // grace is over
             s->cancel_all();
-            deadline = std::chrono::steady_clock::time_point::max();
+            deadline = clock::time_point::max();
         }
     }
     if (cancelled) throw boost::system::system_error(asio::error::operation_aborted, "join");

@@ -10,11 +10,11 @@
 
 #include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cosock/detail/basic_stream.hpp>
+#include <cosock/detail/watchdog.hpp>
 #include <cosock/task.hpp>
 
 namespace cosock::detail {
@@ -77,7 +77,7 @@ task<void> serve_loop(core_ref<Acceptor> core, Handler handler, Options options,
     using namespace std::chrono_literals;
     auto executor = co_await asio::this_coro::executor;
     task_scope connections(executor, [](std::exception_ptr) {});  // run_connection reports
-    asio::steady_timer backoff_timer(executor);
+    timer backoff_timer(executor);
     auto backoff = std::chrono::milliseconds(0);
     bool cancelled = false;
 
@@ -101,7 +101,7 @@ task<void> serve_loop(core_ref<Acceptor> core, Handler handler, Options options,
         }
         if (backoff == 0ms) options.on_accept_error(ec);
         backoff = std::clamp(backoff * 2, 10ms, 500ms);
-        backoff_timer.expires_after(backoff);
+        expire_after(backoff_timer, backoff);
         auto [wait_ec] = co_await backoff_timer.async_wait(asio::as_tuple(asio::use_awaitable));
         if (wait_ec) {
             cancelled = true;

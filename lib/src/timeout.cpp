@@ -1,8 +1,13 @@
-// timeout.cpp — the process default timeout and the non-template deadline scope of timeout.hpp.
+// timeout.cpp — the process default timeout, the non-template deadline scope of timeout.hpp, and
+// the clock's hook for virtual time (watchdog.hpp).
 // SPDX-License-Identifier: MIT
 #include <cosock/timeout.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
+
+#include "virtual_time.hpp"
 
 namespace cosock {
 namespace {
@@ -21,6 +26,16 @@ std::chrono::steady_clock::duration default_timeout() noexcept {
 namespace detail {
 std::chrono::steady_clock::duration default_timeout() noexcept {
     return cosock::default_timeout();
+}
+
+thread_local const std::chrono::steady_clock::time_point* virtual_now = nullptr;
+thread_local virtual_clock* current_virtual_clock = nullptr;
+
+void note_virtual_deadline(clock::time_point at) {
+    if (auto* v = current_virtual_clock) {
+        v->deadlines.push_back(at);
+        std::push_heap(v->deadlines.begin(), v->deadlines.end(), std::greater<>());
+    }
 }
 }  // namespace detail
 

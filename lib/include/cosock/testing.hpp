@@ -1,8 +1,10 @@
-// cosock/testing.hpp — the test kit: two connected in-memory streams, to test a protocol handler
-// without ports, sleeps or flakes (Trio: memory_stream_pair; Tokio: io::duplex).
+// cosock/testing.hpp — the test kit, to test code that uses cosock without ports, sleeps or flakes:
+// two connected in-memory streams (Trio: memory_stream_pair; Tokio: io::duplex) and virtual time
+// (Trio: MockClock with autojump, wait_all_tasks_blocked; Tokio: time::pause).
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -51,6 +53,36 @@ class memory_stream;
 std::pair<memory_stream, memory_stream> memory_stream_pair(memory_options options = {});
 std::pair<memory_stream, memory_stream> memory_stream_pair(boost::asio::any_io_executor executor,
                                                            memory_options options = {});
+
+/// Runs `body` to its end on a fresh event loop on virtual time, and rethrows what it throws.
+/// Every cosock timer (socket timeouts, `timeout`, `fail_after`, `move_on_after`, `sleep`, grace
+/// periods) runs on a clock that stands still while any task can run, and jumps to the next
+/// deadline when every task waits (Trio's MockClock with autojump): a test of a 30 s timeout
+/// takes milliseconds, and cannot flake. I/O that needs real time (another process, a resolver
+/// thread) gets up to `real_limit` of it, as does the whole run. Throws `cosock::error`:
+/// `std::errc::resource_deadlock_would_occur` when every task waits for something that cannot
+/// come, `std::errc::timed_out` when `real_limit` passes. Timers of plain Asio stay on real time.
+///
+/// Example:
+///     cosock::testing::run_with_virtual_time([]() -> cosock::task<void> {
+///         auto [client, server] = cosock::testing::memory_stream_pair();
+///         server.set_timeout(30s);
+///         co_await server.recv(10);   // throws timeout_error at once, 30 s of virtual time later
+///     }());
+COSOCK_EXPORT void run_with_virtual_time(
+    task<void> body, std::chrono::steady_clock::duration real_limit = std::chrono::seconds(10));
+
+/// The clock of every cosock timer: `clock::now()` is the virtual time under
+/// `run_with_virtual_time`, std::chrono::steady_clock's elsewhere.
+using clock = detail::clock;
+
+/// Moves virtual time forward by `d` (under `run_with_virtual_time`): every timer due by then
+/// fires, then this returns. Throws `errc::no_event_loop` on real time.
+COSOCK_EXPORT task<void> advance(std::chrono::steady_clock::duration d);
+
+/// Returns once every other task of the loop waits (under `run_with_virtual_time`), before
+/// virtual time jumps: what a test does next sees the others settled. Trio: `wait_all_tasks_blocked`.
+COSOCK_EXPORT task<void> wait_all_tasks_blocked();
 
 }  // namespace cosock::testing
 

@@ -275,7 +275,7 @@ struct socket_core {
 
     void arm(clock::time_point at) {
         timer->waiting = true;
-        timer->timer.expires_at(at);  // cancels a pending wait: its handler only releases
+        expire_at(timer->timer, at);  // cancels a pending wait: its handler only releases
         ++pending;
         timer->timer.async_wait([this](const error_code& ec) {
             if (ec != boost::asio::error::operation_aborted) {

@@ -1,5 +1,6 @@
-// cosock/detail/watchdog.hpp — the timeouts of socket operations: one lazy timer per socket, and
-// a one-shot timer for operations that have no socket yet (connect, console input, Asio ops).
+// cosock/detail/watchdog.hpp — the one timeout engine: cosock's clock (real, or the test kit's
+// virtual time), the lanes of each socket's lazy timer (socket_core.hpp arms it), and a one-shot
+// timer for operations that have no socket (connect, console input, deadlines, Asio ops).
 // SPDX-License-Identifier: MIT
 #pragma once
 
@@ -12,17 +13,53 @@
 #include <utility>
 
 #include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <cosock/detail/operation.hpp>
 #include <cosock/error.hpp>
+#include <cosock/export.hpp>
 
 namespace cosock::detail {
 
-using clock = std::chrono::steady_clock;
+/// Where the virtual time of this thread's event loop is, when the test kit runs it on virtual
+/// time (cosock::testing::run_with_virtual_time); null otherwise (timeout.cpp).
+COSOCK_EXPORT extern thread_local const std::chrono::steady_clock::time_point* virtual_now;
+
+/// cosock's clock: std::chrono::steady_clock, or the virtual time of the test kit. Every cosock
+/// timer (socket timeouts, deadlines, sleep, grace periods) runs on it.
+struct clock {
+    using duration = std::chrono::steady_clock::duration;
+    using rep = duration::rep;
+    using period = duration::period;
+    using time_point = std::chrono::steady_clock::time_point;
+    static constexpr bool is_steady = true;
+    static time_point now() noexcept {
+        if (const auto* v = virtual_now) return *v;
+        return std::chrono::steady_clock::now();
+    }
+};
+
+/// A timer on cosock's clock.
+using timer = boost::asio::basic_waitable_timer<clock>;
+
+/// Tells the virtual clock, when this thread runs on one, that a timer waits until `at`: when
+/// every task is blocked, virtual time jumps to the next such deadline (timeout.cpp).
+COSOCK_EXPORT void note_virtual_deadline(clock::time_point at);
+
+/// `t.expires_at(at)`, noted for the virtual clock. Every cosock timer is armed through this.
+inline void expire_at(timer& t, clock::time_point at) {
+    t.expires_at(at);
+    if (virtual_now && at != clock::time_point::max()) note_virtual_deadline(at);
+}
+
+/// `expire_at(t, now + d)`, a duration too long to add being no deadline at all.
+inline void expire_after(timer& t, clock::duration d) {
+    auto now = clock::now();
+    expire_at(t, d < clock::time_point::max() - now ? now + d : clock::time_point::max());
+}
 
 /// Makes `signal` also fire when the handler's own cancellation slot does (Ctrl-C, a cancelled
 /// scope): the operation underneath is bound to `signal`, which the timer can emit too.
@@ -45,7 +82,7 @@ struct deadline_lane {
 /// The timer side of a socket's timeouts, created when the socket first uses a timeout.
 struct socket_timer {
     explicit socket_timer(const boost::asio::any_io_executor& executor) : timer(executor) {}
-    boost::asio::steady_timer timer;
+    detail::timer timer;
     std::array<deadline_lane, 3> lanes;
     bool waiting = false;  // a timer wait is pending
 };
@@ -80,7 +117,7 @@ void start_with_timer(const boost::asio::any_io_executor& executor, clock::durat
     if (timeout <= clock::duration::zero()) return std::move(start)(std::move(handler));
     struct state {
         explicit state(const boost::asio::any_io_executor& ex) : timer(ex) {}
-        boost::asio::steady_timer timer;
+        detail::timer timer;
         boost::asio::cancellation_signal signal;
         bool fired = false;
         int owners = 2;  // the operation's completion and the timer's
@@ -90,7 +127,7 @@ void start_with_timer(const boost::asio::any_io_executor& executor, clock::durat
     };
     auto* s = new state(executor);
     forward_cancellation(handler, s->signal);
-    s->timer.expires_after(timeout);
+    expire_after(s->timer, timeout);
     s->timer.async_wait([s](const error_code& ec) {
         if (!ec) {
             s->fired = true;
