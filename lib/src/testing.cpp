@@ -9,6 +9,8 @@
 #include <system_error>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -85,15 +87,25 @@ void run_with_virtual_time(task<void> body, std::chrono::steady_clock::duration 
     auto& c = time.clock();
     bool done = false;
     std::exception_ptr result;
-    asio::co_spawn(context, std::move(body), [&](std::exception_ptr e) {
-        done = true;
-        result = e;
-    });
+    asio::cancellation_signal stop;
+    asio::co_spawn(context, std::move(body),
+                   asio::bind_cancellation_slot(stop.slot(), [&](std::exception_ptr e) {
+                       done = true;
+                       result = e;
+                   }));
+    // A body that cannot finish is cancelled and unwound before the error is thrown: nothing of it
+    // outlives the loop.
+    auto give_up = [&](std::errc why, const char* reason) {
+        stop.emit(asio::cancellation_type::terminal);
+        context.restart();  // in case it stopped, out of work
+        for (int turn = 0; !done && turn < 1000 && !context.stopped(); ++turn) context.poll();
+        fail(why, reason);
+    };
     detail::timer poke_timer(context);
     auto real_deadline = std::chrono::steady_clock::now() + real_limit;
     while (!done) {
         if (std::chrono::steady_clock::now() > real_deadline)
-            fail(std::errc::timed_out, "the test did not finish within its limit of real time");
+            give_up(std::errc::timed_out, "the test did not finish within its limit of real time");
         if (context.poll() > 0) continue;
         if (done || context.stopped()) break;
         // Every task waits. First those that asked to hear of it, then the clock jumps.
@@ -109,8 +121,8 @@ void run_with_virtual_time(task<void> body, std::chrono::steady_clock::duration 
         if (context.run_one_for(real_deadline - std::chrono::steady_clock::now()) == 0) break;
     }
     if (!done)
-        fail(std::errc::resource_deadlock_would_occur,
-             "every task waits for something that cannot come (no timer is pending, no I/O arrived)");
+        give_up(std::errc::resource_deadlock_would_occur,
+                "every task waits for something that cannot come (no timer is pending, no I/O arrived)");
     if (result) std::rethrow_exception(result);
 }
 

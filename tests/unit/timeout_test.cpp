@@ -1,6 +1,7 @@
 // tests/unit/timeout_test.cpp — tests for cosock/timeout.hpp: the four faces of the timeout model.
 // SPDX-License-Identifier: MIT
 #include <cosock/tcp.hpp>
+#include <cosock/testing.hpp>
 #include <cosock/timeout.hpp>
 
 #include <array>
@@ -211,37 +212,43 @@ COSOCK_CO_TEST(cancellation_during_a_timed_wait_is_a_cancellation_not_a_timeout)
     BOOST_TEST(!is_timeout);
 }
 
-cosock::task<int> slow_drip(cosock::tcp_stream& conn) {
+template <class Stream>
+cosock::task<int> slow_drip(Stream& conn) {
     int lines = 0;
     while (auto line = co_await conn.read_line()) ++lines;  // each read is quick; the total is not
     co_return lines;
 }
 
-COSOCK_CO_TEST(fail_after_gives_up_across_several_operations) {
-    auto p = co_await connect_pair();
-    p.server.set_timeout(1s);  // no single read comes near this
-    bool drip_done = false;
-    boost::asio::co_spawn(
-        co_await boost::asio::this_coro::executor,
-        [&]() -> cosock::task<void> {
-            for (int i = 0; i < 100; ++i) {
-                co_await p.client.send("x\n");
-                co_await cosock::sleep(10ms);
-            }
-        }(),
-        [&](std::exception_ptr) { drip_done = true; });
-    auto start = std::chrono::steady_clock::now();
-    std::string message;
+cosock::task<void> drip_lines(cosock::testing::memory_stream& conn) {
+    for (int i = 0; i < 100; ++i) {
+        co_await conn.send("x\n");
+        co_await cosock::sleep(10ms);
+    }
+}
+
+// On virtual time: a peer sends a line every 10 ms, each read is quick, the whole is not.
+cosock::task<void> a_deadline_across_reads(std::string& message, cosock::testing::clock::duration& took) {
+    auto [client, server] = cosock::testing::memory_stream_pair();
+    server.set_timeout(1s);  // no single read comes near this
+    cosock::task_scope dripping;
+    dripping.spawn(drip_lines(client));
+    auto start = cosock::testing::clock::now();
     try {
-        (void)co_await cosock::fail_after(100ms, slow_drip(p.server));
+        (void)co_await cosock::fail_after(100ms, slow_drip(server));
     } catch (const cosock::timeout_error& e) {
         message = e.what();
     }
-    auto took = std::chrono::steady_clock::now() - start;
+    took = cosock::testing::clock::now() - start;
+    dripping.cancel();
+    co_await dripping.join();
+}
+
+BOOST_AUTO_TEST_CASE(fail_after_gives_up_across_several_operations) {
+    std::string message;
+    cosock::testing::clock::duration took{};
+    cosock::testing::run_with_virtual_time(a_deadline_across_reads(message, took));
     BOOST_TEST(message == "deadline: timed out after 0.1 s");
-    BOOST_TEST((took >= 100ms && took < 900ms));
-    p.client.close();
-    for (int i = 0; !drip_done && i < 100000; ++i) co_await cosock_test::yield();
+    BOOST_TEST((took == 100ms));  // exactly: the clock jumped to the deadline
 }
 
 COSOCK_CO_TEST(move_on_after_yields_nothing_when_the_deadline_passes) {

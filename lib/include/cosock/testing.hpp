@@ -8,7 +8,9 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -16,8 +18,11 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/execution_context.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/query.hpp>
 #include <boost/asio/socket_base.hpp>
 
 #include <cosock/detail/basic_stream.hpp>
@@ -122,11 +127,54 @@ struct memory_pipe {
 };
 
 /// The shared half of a memory stream pair: pipes[i] carries what side i writes.
+struct memory_state;
+
+/// Owns, per event loop, the memory streams' pending operations when the loop goes away. A pending
+/// read holds its handler, the handler the coroutine that waits, and that coroutine the stream
+/// that holds the pipe: only the loop can end that circle, as it does for socket operations.
+class memory_service : public boost::asio::execution_context::service {
+public:
+    static inline boost::asio::execution_context::id id;
+    explicit memory_service(boost::asio::execution_context& context) : service(context) {}
+    ~memory_service() override;
+    std::unordered_set<memory_state*> states;  // alive, each with its pipes
+
+private:
+    void shutdown() override;
+};
+
 struct memory_state {
-    explicit memory_state(testing::memory_options o) : options(o) {}
+    memory_state(testing::memory_options o, const boost::asio::any_io_executor& executor)
+        : options(o),
+          service(&boost::asio::use_service<memory_service>(
+              boost::asio::query(executor, boost::asio::execution::context))) {
+        service->states.insert(this);
+    }
+    ~memory_state() {
+        if (service) service->states.erase(this);
+    }
+    memory_state(const memory_state&) = delete;
+    memory_state& operator=(const memory_state&) = delete;
+
     testing::memory_options options;
     memory_pipe pipes[2];
+    memory_service* service;  // null once the loop is gone
 };
+
+// The loop is shutting down: its pending operations are destroyed without being completed (their
+// handlers, and the coroutines waiting in them, go with them), as Asio does with its own.
+inline void memory_service::shutdown() {
+    std::vector<std::unique_ptr<memory_waiter>> pending;
+    for (auto* state : states)
+        for (auto& pipe : state->pipes)
+            for (auto* waiter : {&pipe.reader, &pipe.writer})
+                if (*waiter) pending.push_back(std::move(*waiter));
+    pending.clear();
+}
+
+inline memory_service::~memory_service() {
+    for (auto* state : states) state->service = nullptr;
+}
 
 /// Completes `handler(ec, n)` through its executor, never inside the call that started it.
 template <class Handler>
@@ -353,7 +401,7 @@ private:
 
 inline std::pair<memory_stream, memory_stream> memory_stream_pair(boost::asio::any_io_executor executor,
                                                                   memory_options options) {
-    auto state = std::make_shared<detail::memory_state>(options);
+    auto state = std::make_shared<detail::memory_state>(options, executor);
     return {memory_stream(detail::memory_transport(executor, state, 0)),
             memory_stream(detail::memory_transport(executor, state, 1))};
 }

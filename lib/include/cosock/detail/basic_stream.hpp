@@ -276,6 +276,8 @@ auto basic_stream<Transport>::recv(std::size_t max) {
                 auto buffer = boost::asio::buffer(*data);
                 auto done = [data = std::move(data)](auto&& h, error_code ec, std::size_t n) {
                     data->resize(ec ? 0 : n);
+                    // Sized to what arrived: a stored recv(65536) of a few bytes must not keep 64 KiB.
+                    if (data->capacity() > 2 * data->size() + 64) data->shrink_to_fit();
                     std::move(h)(ec, std::move(*data));
                 };
                 c->socket.async_read_some(
