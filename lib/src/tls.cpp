@@ -89,8 +89,9 @@ std::shared_ptr<detail::tls_context_state> new_state(bool server) {
         server ? ssl::context::tls_server : ssl::context::tls_client, server);
     auto* native = s->context.native_handle();
     ::SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-    // A peer's end of stream without close_notify is reported (ssl::error::stream_truncated) rather
-    // than taken as a clean end: a cut connection must not pass for a complete message.
+    // No TLS compression (CRIME). SSL_OP_IGNORE_UNEXPECTED_EOF stays off: a peer's end of stream
+    // without close_notify is reported (ssl::error::stream_truncated), not taken as a clean end,
+    // so that a cut connection cannot pass for a complete message.
     s->context.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
     return s;
 }

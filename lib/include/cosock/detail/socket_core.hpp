@@ -143,7 +143,8 @@ typename Protocol::endpoint endpoint_of(const typename where_of<Protocol>::type&
 }
 
 /// The kernel socket under a transport: the socket itself, or the TCP socket under a TLS stream
-/// (Asio's `lowest_layer()`). Closing, options and the descriptor go there.
+/// (Asio's `lowest_layer()`; a memory transport is its own). Closing, options and the
+/// descriptor go there.
 template <class Transport>
 auto& lowest_layer(Transport& t) {
     if constexpr (requires { t.lowest_layer(); })
