@@ -284,20 +284,23 @@ std::string tls_stream::alpn_protocol() const {
     return name ? std::string(reinterpret_cast<const char*>(name), size) : std::string();
 }
 
-address tls_stream::local_address() const {
-    auto& c = core_.core("local_address");
+namespace {
+/// One end of the TCP connection under a TLS stream (getsockname / getpeername).
+address tcp_end(detail::socket_core<detail::tls_transport>& c, bool peer) {
     error_code ec;
-    auto ep = c.socket.lowest_layer().local_endpoint(ec);
-    detail::check(ec, "getsockname of connection to", c.where);
+    auto& socket = c.socket.lowest_layer();
+    auto ep = peer ? socket.remote_endpoint(ec) : socket.local_endpoint(ec);
+    detail::check(ec, peer ? "getpeername of connection to" : "getsockname of connection to", c.where);
     return ep;
+}
+}  // namespace
+
+address tls_stream::local_address() const {
+    return tcp_end(core_.core("local_address"), false);
 }
 
 address tls_stream::peer_address() const {
-    auto& c = core_.core("peer_address");
-    error_code ec;
-    auto ep = c.socket.lowest_layer().remote_endpoint(ec);
-    detail::check(ec, "getpeername of connection to", c.where);
-    return ep;
+    return tcp_end(core_.core("peer_address"), true);
 }
 
 }  // namespace cosock
