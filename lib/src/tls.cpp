@@ -185,7 +185,7 @@ namespace {
 template <class Core, class Step>
 auto tls_step(Core* c, const char* what, std::chrono::steady_clock::duration timeout, Step step) {
     return detail::make_operation<std::monostate>(
-        what, &c->where, timeout, [c, step](auto handler, auto timeout) {
+        what, &c->where, timeout, [c, keep = detail::core_ref(*c), step](auto handler, auto timeout) {
             c->template launch<std::monostate>(
                 detail::role::read, timeout, std::move(handler), [c, step](auto h) {
                     step(c->socket, detail::intercept{std::move(h), [](auto&& h, error_code ec) {

@@ -410,4 +410,26 @@ COSOCK_STREAM_TEST(a_beast_http_exchange_crosses_the_stream) {
     BOOST_TEST(answer.body() == "ping pong");
 }
 
+COSOCK_STREAM_TEST(an_operation_awaited_after_its_stream_is_gone_fails_with_not_open) {
+    auto p = co_await T::make();
+    auto recv = std::optional(p.server.recv(10));  // created while the stream lives
+    auto send = std::optional(p.server.send("late"));
+    { auto gone = std::move(p.server); }
+    std::string recv_error, send_error;
+    try {
+        (void)co_await std::move(*recv);
+    } catch (const cosock::error& e) {
+        recv_error = e.what();
+        BOOST_TEST((e.code() == cosock::errc::not_open));
+    }
+    try {
+        (void)co_await std::move(*send);
+    } catch (const cosock::error& e) {
+        send_error = e.what();
+        BOOST_TEST((e.code() == cosock::errc::not_open));
+    }
+    BOOST_TEST(recv_error.starts_with("recv from "), recv_error);
+    BOOST_TEST(send_error.starts_with("send to "), send_error);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

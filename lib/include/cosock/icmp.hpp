@@ -199,7 +199,7 @@ inline auto icmp_socket::ping(const address& to, std::uint16_t sequence, std::st
     }
     return detail::make_operation<duration>(
         "ping", detail::ping_where(to), c->timeout,
-        [c, refused, x = std::move(x)](auto handler, auto timeout) mutable {
+        [c, keep = detail::core_ref(*c), refused, x = std::move(x)](auto handler, auto timeout) mutable {
             c->template launch<duration>(detail::role::read, timeout, std::move(handler), [&](auto h) {
                 if (refused)
                     return detail::complete_now(c->socket.get_executor(), std::move(h), refused, duration());

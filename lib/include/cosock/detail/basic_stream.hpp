@@ -246,7 +246,7 @@ template <class Transport>
 auto basic_stream<Transport>::recv_into(boost::asio::mutable_buffer buffer) {
     auto* c = &this->core_.core("recv");
     return make_operation<std::size_t>(
-        "recv from", &c->where, c->timeout, [c, buffer](auto handler, auto timeout) {
+        "recv from", &c->where, c->timeout, [c, keep = core_ref(*c), buffer](auto handler, auto timeout) {
             c->template launch<std::size_t>(role::read, timeout, std::move(handler), [c, buffer](auto h) {
                 auto& in = c->pending_input;
                 if (!in.empty()) {  // bytes read ahead by read_line & co. come first
@@ -265,7 +265,7 @@ template <class Transport>
 auto basic_stream<Transport>::recv(std::size_t max) {
     auto* c = &this->core_.core("recv");
     return make_operation<std::string>(
-        "recv from", &c->where, c->timeout, [c, max](auto handler, auto timeout) {
+        "recv from", &c->where, c->timeout, [c, keep = core_ref(*c), max](auto handler, auto timeout) {
             c->template launch<std::string>(role::read, timeout, std::move(handler), [c, max](auto h) {
                 auto& in = c->pending_input;
                 if (!in.empty())
@@ -290,7 +290,7 @@ template <class Transport>
 auto basic_stream<Transport>::send(boost::asio::const_buffer data) {
     auto* c = &this->core_.core("send");
     return make_operation<std::size_t>(
-        "send to", &c->where, c->timeout, [c, data](auto handler, auto timeout) {
+        "send to", &c->where, c->timeout, [c, keep = core_ref(*c), data](auto handler, auto timeout) {
             c->template launch<std::size_t>(role::write, timeout, std::move(handler), [c, data](auto h) {
                 // On a kernel socket the send buffer usually has room: send(2) first, and wait
                 // (Asio's async_write) only for what did not fit. A layered transport (TLS) has
@@ -311,7 +311,7 @@ template <class Transport>
 auto basic_stream<Transport>::read_exact(std::size_t n) {
     auto* c = &this->core_.core("read_exact");
     return make_operation<std::string>(
-        "read_exact from", &c->where, c->timeout, [c, n](auto handler, auto timeout) {
+        "read_exact from", &c->where, c->timeout, [c, keep = core_ref(*c), n](auto handler, auto timeout) {
             c->template launch<std::string>(role::read, timeout, std::move(handler), [c, n](auto h) {
                 auto& in = c->pending_input;
                 auto executor = c->socket.get_executor();
@@ -343,7 +343,7 @@ auto basic_stream<Transport>::read_until(std::string delimiter, std::size_t max)
     auto* c = &this->core_.core("read_until");
     return make_operation<std::string>(
         "read_until from", &c->where, c->timeout,
-        [c, delimiter = std::move(delimiter), max](auto handler, auto timeout) mutable {
+        [c, keep = core_ref(*c), delimiter = std::move(delimiter), max](auto handler, auto timeout) mutable {
             c->template launch<std::string>(role::read, timeout, std::move(handler), [&](auto h) {
                 start_read_until(c, std::move(delimiter), max, std::move(h));
             });
@@ -355,7 +355,7 @@ auto basic_stream<Transport>::read_line(std::size_t max) {
     using line = std::optional<std::string>;
     auto* c = &this->core_.core("read_line");
     return make_operation<line>(
-        "read_line from", &c->where, c->timeout, [c, max](auto handler, auto timeout) {
+        "read_line from", &c->where, c->timeout, [c, keep = core_ref(*c), max](auto handler, auto timeout) {
             c->template launch<line>(role::read, timeout, std::move(handler), [c, max](auto h) {
                 auto done = [](auto&& h, error_code ec, std::string s) {
                     if (ec == make_error_code(errc::end_of_stream)) {
@@ -381,16 +381,17 @@ template <class Stream, class Acceptor>
 auto accept_on(socket_core<Acceptor>* c) {
     using protocol = typename Acceptor::protocol_type;
     using accepted = std::pair<Stream, typename where_of<protocol>::type>;
-    return make_operation<accepted>("accept on", &c->where, c->timeout, [c](auto&& handler, auto timeout) {
-        c->template launch<accepted>(role::read, timeout, std::move(handler), [c](auto h) {
-            auto done = [c](auto&& h, error_code ec, typename protocol::socket s) {
-                if (ec) return std::move(h)(ec, accepted());
-                auto where = stream_where(c->endpoint, s);
-                std::move(h)(ec, accepted(Stream(std::move(s), std::move(where)), peer_of(c->endpoint)));
-            };
-            c->socket.async_accept(c->endpoint, intercept{std::move(h), std::move(done)});
+    return make_operation<accepted>(
+        "accept on", &c->where, c->timeout, [c, keep = core_ref(*c)](auto&& handler, auto timeout) {
+            c->template launch<accepted>(role::read, timeout, std::move(handler), [c](auto h) {
+                auto done = [c](auto&& h, error_code ec, typename protocol::socket s) {
+                    if (ec) return std::move(h)(ec, accepted());
+                    auto where = stream_where(c->endpoint, s);
+                    std::move(h)(ec, accepted(Stream(std::move(s), std::move(where)), peer_of(c->endpoint)));
+                };
+                c->socket.async_accept(c->endpoint, intercept{std::move(h), std::move(done)});
+            });
         });
-    });
 }
 
 template <class Transport>

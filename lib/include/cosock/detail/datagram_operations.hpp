@@ -91,19 +91,20 @@ void send_datagram(Core* c, boost::asio::const_buffer data, const typename Core:
 /// a datagram longer than `max` fails with datagram_truncated.
 template <class T, class Core, class Where, class Finish>
 auto receive_string(Core* c, const char* what, Where where, std::size_t max, Finish finish) {
-    return make_operation<T>(what, where, c->timeout, [c, max, finish](auto handler, auto timeout) {
-        c->template launch<T>(role::read, timeout, std::move(handler), [c, max, finish](auto h) {
-            // On the heap so that its bytes stay put while the handler moves around.
-            auto data = std::make_unique<std::string>(max, '\0');
-            auto buffer = boost::asio::buffer(*data);
-            auto done = [finish, data = std::move(data)](auto&& h, error_code ec, auto&& info) {
-                if (!ec && info.truncated) ec = make_error_code(errc::datagram_truncated);
-                data->resize(ec ? 0 : info.size);
-                std::move(h)(ec, finish(std::move(*data), std::move(info.sender)));
-            };
-            receive_datagram(c, buffer, intercept{std::move(h), std::move(done)});
+    return make_operation<T>(
+        what, where, c->timeout, [c, keep = core_ref(*c), max, finish](auto handler, auto timeout) {
+            c->template launch<T>(role::read, timeout, std::move(handler), [c, max, finish](auto h) {
+                // On the heap so that its bytes stay put while the handler moves around.
+                auto data = std::make_unique<std::string>(max, '\0');
+                auto buffer = boost::asio::buffer(*data);
+                auto done = [finish, data = std::move(data)](auto&& h, error_code ec, auto&& info) {
+                    if (!ec && info.truncated) ec = make_error_code(errc::datagram_truncated);
+                    data->resize(ec ? 0 : info.size);
+                    std::move(h)(ec, finish(std::move(*data), std::move(info.sender)));
+                };
+                receive_datagram(c, buffer, intercept{std::move(h), std::move(done)});
+            });
         });
-    });
 }
 
 /// Whom a send goes to: an address, the connected peer, or nobody (a host name, refused).
@@ -114,7 +115,7 @@ template <class Core, class Where>
 auto send_operation(Core* c, const char* what, Where where, boost::asio::const_buffer data, send_target kind,
                     typename Core::endpoint_type to = {}) {
     return make_operation<std::size_t>(
-        what, where, c->timeout, [c, data, kind, to](auto handler, auto timeout) {
+        what, where, c->timeout, [c, keep = core_ref(*c), data, kind, to](auto handler, auto timeout) {
             c->template launch<std::size_t>(role::write, timeout, std::move(handler), [&](auto h) {
                 if (kind == send_target::name)
                     return complete_now(c->socket.get_executor(), std::move(h),
@@ -148,11 +149,12 @@ auto basic_datagram<Protocol>::recv_from(std::size_t max) {
 template <class Protocol>
 auto basic_datagram<Protocol>::recv_from_into(boost::asio::mutable_buffer buffer) {
     auto* c = &this->core_.core("recv_from_into");
-    return make_operation<info_type>(
-        "recv_from_into on", &local_where(*c), c->timeout, [c, buffer](auto handler, auto timeout) {
-            c->template launch<info_type>(role::read, timeout, std::move(handler),
-                                          [&](auto h) { receive_datagram(c, buffer, std::move(h)); });
-        });
+    return make_operation<info_type>("recv_from_into on", &local_where(*c), c->timeout,
+                                     [c, keep = core_ref(*c), buffer](auto handler, auto timeout) {
+                                         c->template launch<info_type>(
+                                             role::read, timeout, std::move(handler),
+                                             [&](auto h) { receive_datagram(c, buffer, std::move(h)); });
+                                     });
 }
 
 template <class Protocol>

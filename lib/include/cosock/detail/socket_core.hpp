@@ -212,8 +212,10 @@ struct socket_core {
         static_assert(!std::is_lvalue_reference_v<Handler>, "launch takes the handler over");
         bool* busy = r == role::read ? &reading : r == role::write ? &writing : nullptr;
         ++pending;
-        if (busy && *busy) {
-            auto ec = make_error_code(r == role::read ? errc::concurrent_read : errc::concurrent_write);
+        if (orphaned || (busy && *busy)) {  // the socket object is gone, or the role is taken
+            auto ec = make_error_code(orphaned          ? errc::not_open
+                                      : r == role::read ? errc::concurrent_read
+                                                        : errc::concurrent_write);
             boost::asio::post(socket.get_executor(), [this, h = std::move(handler), ec]() mutable {
                 std::move(h)(error_code(ec), T{});
                 release();
@@ -305,11 +307,16 @@ struct socket_core {
 
 /// A counted reference to a core: it keeps the core alive, as a pending operation does, after
 /// the owning object is gone. `serve()` holds one, so destroying a listener while it serves only
-/// stops the serving.
+/// stops the serving; every operation object holds one from its creation, so awaiting it after
+/// its socket is gone fails with `errc::not_open` (socket_core::launch) instead of reading freed
+/// memory.
 template <class Socket>
 class core_ref {
 public:
     explicit core_ref(socket_core<Socket>& core) : core_(&core) { ++core.pending; }
+    core_ref(const core_ref& other) noexcept : core_(other.core_) {
+        if (core_) ++core_->pending;
+    }
     core_ref(core_ref&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
     core_ref& operator=(core_ref&&) = delete;
     ~core_ref() {
