@@ -48,6 +48,39 @@ task<void> run_connection(Handler& handler, Stream conn, Peer peer, const Option
     }
 }
 
+/// serve's accept loop: returns when the listener is closed, throws on cancellation or a fatal
+/// accept error; each connection runs in `connections`.
+template <class Stream, class Core, class Handler, class Options>
+task<void> accept_loop(Core* core, Handler& handler, Options& options, const std::string& where,
+                       task_scope& connections) {
+    namespace asio = boost::asio;
+    using namespace std::chrono_literals;
+    timer backoff_timer(co_await asio::this_coro::executor);
+    auto backoff = std::chrono::milliseconds(0);
+    for (;;) {
+        auto [ec, accepted] = co_await nothrow(accept_on<Stream>(core));
+        if (!ec) {
+            backoff = 0ms;
+            auto& [conn, peer] = accepted;
+            connections.spawn(run_connection(handler, std::move(conn), peer, options));
+            continue;
+        }
+        if (is_per_connection(ec)) continue;
+        if (!is_resource_shortage(ec)) {
+            auto state = co_await asio::this_coro::cancellation_state;
+            if (state.cancelled() != asio::cancellation_type::none)
+                throw boost::system::system_error(asio::error::operation_aborted, "serve");
+            if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor)
+                co_return;  // the listener was closed: stop gracefully
+            check(ec, "accept on", where);
+        }
+        if (backoff == 0ms) options.on_accept_error(ec);
+        backoff = std::clamp(backoff * 2, 10ms, 500ms);
+        expire_after(backoff_timer, backoff);
+        co_await backoff_timer.async_wait(asio::use_awaitable);  // throws when cancelled
+    }
+}
+
 /// The body of `Listener::serve` (tcp.hpp documents it), accepting `Stream`s. It holds the
 /// listener's core, not the listener object, which may be destroyed meanwhile (serve then stops
 /// as if the listener had been closed). `stop(core)` closes the listener when serving ends;
@@ -74,46 +107,17 @@ task<void> serve_loop(core_ref<Acceptor> core, Handler handler, Options options,
             fmt::print(stderr, "{}: accept on {}: {}; backing off\n", program_name(), where, ec.message());
         };
 
-    using namespace std::chrono_literals;
-    auto executor = co_await asio::this_coro::executor;
-    task_scope connections(executor, [](std::exception_ptr) {});  // run_connection reports
-    timer backoff_timer(executor);
-    auto backoff = std::chrono::milliseconds(0);
-    bool cancelled = false;
-
-    for (;;) {
-        auto [ec, accepted] = co_await nothrow(accept_on<Stream>(core.get()));
-        if (!ec) {
-            backoff = 0ms;
-            auto& [conn, peer] = accepted;
-            connections.spawn(run_connection(handler, std::move(conn), peer, options));
-            continue;
-        }
-        if (is_per_connection(ec)) continue;
-        if (!is_resource_shortage(ec)) {
-            auto state = co_await asio::this_coro::cancellation_state;
-            cancelled =
-                ec == asio::error::operation_aborted && state.cancelled() != asio::cancellation_type::none;
-            if (cancelled || ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor)
-                break;  // cancelled, or the listener was closed: stop gracefully
-            co_await connections.join(options.grace);
-            check(ec, "accept on", where);
-        }
-        if (backoff == 0ms) options.on_accept_error(ec);
-        backoff = std::clamp(backoff * 2, 10ms, 500ms);
-        expire_after(backoff_timer, backoff);
-        auto [wait_ec] = co_await backoff_timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (wait_ec) {
-            cancelled = true;
-            break;
-        }
-    }
-
-    // Graceful stop: no new connections; the running ones get `grace` to finish.
-    stop(*core.get());
-    if (cancelled) co_await asio::this_coro::reset_cancellation_state();
-    co_await connections.join(options.grace);
-    if (cancelled) throw boost::system::system_error(asio::error::operation_aborted, "serve");
+    // The connections live in a scope that always joins: whatever ends the accept loop (the
+    // caller's cancellation, close(), an accept error, a throwing on_accept_error), they get
+    // `grace`, are then cancelled, and have ended before serve returns or throws.
+    co_await with_scope(options.grace, [&](task_scope& connections) -> task<void> {
+        struct stop_on_exit {
+            Stop& stop;
+            socket_core<Acceptor>& listener;
+            ~stop_on_exit() { stop(listener); }  // no new connections from here on
+        } stopping{stop, *core.get()};
+        co_await accept_loop<Stream>(core.get(), handler, options, where, connections);
+    });
 }
 
 }  // namespace cosock::detail

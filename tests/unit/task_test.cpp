@@ -99,17 +99,6 @@ COSOCK_CO_TEST(join_with_grace_cancels_children_that_run_too_long) {
     BOOST_TEST((std::chrono::steady_clock::now() - start < 5s));
 }
 
-COSOCK_CO_TEST(the_destructor_cancels_running_children) {
-    bool started = false, unwound = false;
-    {
-        cosock::task_scope scope;
-        scope.spawn(wait_forever(started, unwound));
-        co_await until(started);
-    }
-    co_await until(unwound);  // cancelled; unwinds on the event loop
-    BOOST_TEST(unwound);
-}
-
 COSOCK_CO_TEST(cancelling_the_joiner_cancels_the_children_first) {
     bool started = false, unwound = false, joined = false;
     boost::asio::cancellation_signal cancel;

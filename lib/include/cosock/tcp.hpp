@@ -33,10 +33,10 @@ namespace cosock {
 /// Connection reset by peer"); `cosock::nothrow(op)` gives `(error_code, value)` instead. At most
 /// one read (recv, recv_into, read_*) and one send may be pending at a time: a second one fails
 /// with `errc::concurrent_read` / `errc::concurrent_write`. Destroying the stream while an
-/// operation is pending is safe: the operation fails with `operation_aborted`. An operation
-/// refers to its stream from the call that creates it: await it in the same expression
-/// (`co_await conn.recv(10)`), not after the stream is gone. After `close()`, operations fail
-/// with "Bad file descriptor"; on a moved-from stream, the call itself throws `errc::not_open`.
+/// operation is pending is safe: the operation fails with `operation_aborted`; one created
+/// before and awaited after the stream is gone fails with `errc::not_open`. After `close()`,
+/// operations fail with "Bad file descriptor"; on a moved-from stream, the call itself throws
+/// `errc::not_open`.
 ///
 /// The operations, shared by every stream and documented in detail/basic_stream.hpp:
 ///     recv(max) -> std::string, "" at end of stream      Python: conn.recv(1024)
@@ -130,15 +130,16 @@ public:
                                 const listen_options& options = {});
 
     /// Accepts clients until cancelled or closed, running `handler(conn, peer)` for each in a
-    /// task_scope that owns them (none outlives serve). A handler's exception goes to
-    /// `options.on_error` and ends only that connection. When accept fails for lack of descriptors
-    /// or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the loop backs off (10 ms doubling to 500 ms)
-    /// instead of spinning and accepts again once resources return; failures that concern one
-    /// client only (ECONNABORTED, EPROTO, EPERM) and the listener's own timeout are skipped. Any
-    /// other accept error stops accepting, gives running connections `grace`, then is thrown. On
-    /// cancellation or `close()`: stops accepting, gives running connections `options.grace` to
-    /// finish, cancels the rest, waits for them, then ends (rethrowing the cancellation if it was
-    /// cancelled).
+    /// `with_scope(options.grace, ...)` that owns them: whatever ends serve, no connection
+    /// outlives it. A handler's exception goes to `options.on_error` and ends only that
+    /// connection (if `on_error` itself throws, that error ends serve). When accept fails for
+    /// lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the loop backs off (10 ms
+    /// doubling to 500 ms) instead of spinning and accepts again once resources return; failures
+    /// that concern one client only (ECONNABORTED, EPROTO, EPERM) and the listener's own timeout
+    /// are skipped. Any other accept error stops accepting, gives running connections `grace`,
+    /// then is thrown. On cancellation or `close()`: stops accepting, gives running connections
+    /// `options.grace` to finish, cancels the rest, waits for them, then ends (rethrowing the
+    /// cancellation if it was cancelled).
     task<void> serve(connection_handler handler, serve_options options = {});
 
     /// The bound address, with the real port after binding port 0. Python: `sk.getsockname()`.
