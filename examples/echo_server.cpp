@@ -1,5 +1,5 @@
 // echo_server: TCP and UDP echo on one port, one event loop per thread; cosock's server in bench/.
-// Python: none in the seed (the benchmark's program)   Peer: bench/loadgen, or `nc 127.0.0.1 PORT`
+// Python: none in the tutorial (the benchmark's program)   Peer: bench/loadgen, or `nc 127.0.0.1 PORT`
 // Run: echo_server [--host H] [--port 0] [--threads N] [--timeout S] [--unix PATH] [--tls CERT KEY]
 // Prints: "listening on 127.0.0.1:PORT", then sends every TCP byte and every UDP datagram back.
 // --tls CERT KEY speaks TLS on each TCP connection (certificate chain and key: PEM files); the
@@ -13,17 +13,14 @@
 // SIGTERM (asked to stop) closes every connection at once and exits 0; Ctrl-C exits 130.
 // SPDX-License-Identifier: MIT
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <latch>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -152,32 +149,15 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
-    // The first loop runs on this thread; once it has bound the port, threads 2..N run the others.
-    // Every loop ends on SIGINT/SIGTERM; one that fails stops the rest with SIGTERM. "listening
-    // on" comes once every loop is up: a loop started after a signal would never hear of it.
-    std::atomic<int> failed = 0;
-    std::latch ready(threads - 1);
-    std::vector<std::jthread> others;
-    int code = cosock::run(serve(opt, tls, threads > 1, [&](cosock::address bound) {
-        opt.address = bound;
-        for (int i = 1; i < threads; ++i)
-            others.emplace_back([&failed, &ready, opt, tls] {
-                bool up = false;
-                int code = cosock::run(serve(opt, tls, true, [&](cosock::address) {
-                    up = true;
-                    ready.count_down();
-                }));
-                if (!up) ready.count_down();
-                if (code == 1) {
-                    failed = 1;
-                    std::raise(SIGTERM);
-                }
-            });
-        ready.wait();
-        examples::announce(bound);
-    }));
-    if (code == 1 && !others.empty()) std::raise(SIGTERM);
-    others.clear();  // joins
-    if (failed) return 1;
+    // --threads N: N event loops, one per thread, each with its own listener on the port (reuse_port:
+    // the kernel spreads the clients). Loop 0 binds first, so port 0 becomes a real one that the
+    // others then bind. A signal stops every loop; one that fails stops the others.
+    int code = cosock::run_parallel(threads, [&](int index) {
+        return serve(opt, tls, threads > 1, [&, index](cosock::address bound) {
+            if (index != 0) return;
+            opt.address = bound;  // what loops 1..N-1 bind: they start after loop 0 waits
+            examples::announce(bound);
+        });
+    });
     return stopped_cleanly(code);
 }
