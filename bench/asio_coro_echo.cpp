@@ -1,12 +1,17 @@
 // asio_coro_echo: the raw Asio baseline, in the idiom of Asio's own C++20 coroutine echo example
 // (asio/example/cpp20/coroutines/echo_server.cpp): co_spawn per connection, detached,
 // async_read_some + async_write with use_awaitable, end of stream as an exception. Also echoes UDP
-// datagrams on the same port (async_receive_from + async_send_to).
-// Run: asio_coro_echo [--host H] [--port 0]   Prints: "listening on 127.0.0.1:PORT".
+// datagrams on the same port (async_receive_from + async_send_to). --threads N: N io_contexts, one
+// per thread, each with its own acceptor and UDP socket on the port (SO_REUSEPORT), the same shape
+// as cosock::run_parallel.
+// Run: asio_coro_echo [--host H] [--port 0] [--threads N]   Prints: "listening on 127.0.0.1:PORT".
 // SPDX-License-Identifier: MIT
 #include <csignal>
 #include <cstddef>
 #include <exception>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -52,17 +57,40 @@ awaitable<void> echo_datagrams(udp::socket socket) {
     }
 }
 
-int main(int argc, char** argv) {
-    auto args = bench::parse_server_args(argc, argv);
-    asio::io_context context(1);
-    asio::signal_set signals(context, SIGINT, SIGTERM);
-    signals.async_wait([&](auto, auto) { context.stop(); });
-
-    tcp::acceptor acceptor(context, {asio::ip::make_address(args.host), args.port});
-    udp::socket udp_socket(context, {asio::ip::make_address(args.host), acceptor.local_endpoint().port()});
-    bench::announce(args.host, acceptor.local_endpoint().port());
+/// One event loop's sockets on `port` (0: any), with SO_REUSEPORT when several loops share it.
+unsigned short open_loop(asio::io_context& context, const bench::server_args& args, unsigned short port) {
+    auto address = asio::ip::make_address(args.host);
+    tcp::acceptor acceptor(context, tcp::endpoint(address, port).protocol());
+    udp::socket udp_socket(context, udp::endpoint(address, port).protocol());
+    using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+    acceptor.set_option(tcp::acceptor::reuse_address(true));
+    if (args.threads > 1) {
+        acceptor.set_option(reuse_port(true));
+        udp_socket.set_option(reuse_port(true));
+    }
+    acceptor.bind({address, port});
+    acceptor.listen();
+    port = acceptor.local_endpoint().port();
+    udp_socket.bind({address, port});
     co_spawn(context, listener(std::move(acceptor)), asio::detached);
     co_spawn(context, echo_datagrams(std::move(udp_socket)), asio::detached);
-    context.run();
+    return port;
+}
+
+int main(int argc, char** argv) {
+    auto args = bench::parse_server_args(argc, argv);
+    std::vector<std::unique_ptr<asio::io_context>> contexts;
+    for (int i = 0; i < args.threads; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
+    asio::signal_set signals(*contexts[0], SIGINT, SIGTERM);
+    signals.async_wait([&](auto, auto) {
+        for (auto& c : contexts) c->stop();
+    });
+    unsigned short port = args.port;
+    for (auto& c : contexts) port = open_loop(*c, args, port);
+    bench::announce(args.host, port);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < contexts.size(); ++i) threads.emplace_back([&c = *contexts[i]] { c.run(); });
+    contexts[0]->run();
+    for (auto& t : threads) t.join();
     return 0;
 }

@@ -70,6 +70,9 @@ SERVERS = {
     # TLS: the same certificate and the same OpenSSL (so the same cipher suite) for both.
     "cosock --tls": ["{cosock}", "--tls", "{cert}", "{key}"],
     "asio-tls": ["{bench}/asio_tls_echo", "--tls", "{cert}", "{key}"],
+    # Multi-core: one event loop per thread, each with its own SO_REUSEPORT listener.
+    "cosock 2 loops": ["{cosock}", "--threads", "2"],
+    "asio-coro 2 loops": ["{bench}/asio_coro_echo", "--threads", "2"],
 }
 FOUR = ["cosock", "asio-coro", "asio-callback", "epoll"]
 
@@ -96,6 +99,12 @@ SCENARIOS = [
     dict(key="tls", title="TLS ping-pong, 10 connections, 64 B", mode="pingpong", loadgen="tls_loadgen",
          args=["--conns", "10", "--size", "64"], op="round trip", unit="k round trips/s", ref="asio-tls",
          servers=["cosock --tls", "asio-tls"]),
+    # Two event loops on two threads (cosock::run_parallel against two io_contexts): neither the
+    # servers nor the load are pinned, since the servers want both CPUs; the load competes for
+    # them, so read the ratio, not the absolute rate. Its CPU ratio is to raw Asio's two loops.
+    dict(key="pingpong-100-2loops", title="TCP ping-pong, 100 connections, 64 B, 2 event loops",
+         mode="pingpong", args=["--conns", "100", "--size", "64"], op="round trip", unit="k round trips/s",
+         ref="asio-coro 2 loops", unpinned=True, servers=["cosock 2 loops", "asio-coro 2 loops"]),
 ]
 REFS = ["asio-coro", "epoll"]
 IPERF3 = "iperf3 (reference: one direction)"  # its row in the bulk scenario (not an echo server)
@@ -213,10 +222,10 @@ def sample(pid):
 
 # --- one measurement ----------------------------------------------------------------------------
 
-def start_server(name, cfg, extra_prefix=(), stderr_path=None, timeout=10):
+def start_server(name, cfg, extra_prefix=(), stderr_path=None, timeout=10, pinned=True):
     argv = [a.format(cosock=cfg.cosock, bench=cfg.bench_dir, cert=cfg.tls_cert, key=cfg.tls_key)
             for a in SERVERS[name]] + ["--port", "0"]
-    server = Proc(cfg.pin_server + list(extra_prefix) + argv, stderr_path=stderr_path)
+    server = Proc((cfg.pin_server if pinned else []) + list(extra_prefix) + argv, stderr_path=stderr_path)
     try:
         first = server.line(timeout)
     except Failure:
@@ -230,14 +239,15 @@ def start_server(name, cfg, extra_prefix=(), stderr_path=None, timeout=10):
 
 
 def loadgen_argv(cfg, scenario, port, extra):
-    return cfg.pin_load + [os.path.join(cfg.bench_dir, scenario.get("loadgen", "loadgen")), scenario["mode"],
+    pin = [] if scenario.get("unpinned") else cfg.pin_load
+    return pin + [os.path.join(cfg.bench_dir, scenario.get("loadgen", "loadgen")), scenario["mode"],
                            "--port", str(port),
                            *scenario["args"], *extra]
 
 
 def measure(name, scenario, cfg):
     """One server, one scenario: returns ops, seconds, server CPU ns, RSS before/after, ticks."""
-    server, port = start_server(name, cfg, stderr_path=cfg.server_log)
+    server, port = start_server(name, cfg, stderr_path=cfg.server_log, pinned=not scenario.get("unpinned"))
     load = None
     try:
         extra = ["--handshake", "--duration", str(cfg.duration), "--warmup", str(cfg.warmup)]

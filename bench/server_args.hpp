@@ -19,10 +19,11 @@ struct server_args {
     std::string host = "127.0.0.1";
     unsigned short port = 0;
     double timeout = 0;  // seconds; 0: none (only asio_naive_timeout_echo uses it)
+    int threads = 1;     // event loops, one per thread (only asio_coro_echo uses it)
 };
 
 [[noreturn]] inline void usage_error(const char* program, std::string_view message) {
-    std::fprintf(stderr, "%s: %.*s\nusage: %s [--host H] [--port P] [--timeout S]\n", program,
+    std::fprintf(stderr, "%s: %.*s\nusage: %s [--host H] [--port P] [--timeout S] [--threads N]\n", program,
                  static_cast<int>(message.size()), message.data(), program);
     std::exit(2);
 }
@@ -39,6 +40,9 @@ inline server_args parse_server_args(int argc, char** argv) {
             a.port = static_cast<unsigned short>(std::atoi(value));
         } else if (flag == "--timeout") {
             a.timeout = std::atof(value);
+        } else if (flag == "--threads") {
+            a.threads = std::atoi(value);
+            if (a.threads < 1 || a.threads > 256) usage_error(argv[0], "--threads needs 1 to 256");
         } else {
             usage_error(argv[0], "unknown option");
         }
