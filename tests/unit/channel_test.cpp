@@ -12,6 +12,10 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include "support/co_test.hpp"
 
 using namespace std::chrono_literals;
@@ -222,6 +226,17 @@ cosock::task<void> destroying_channels_aborts_their_waiters(destroyed& seen) {
     co_await scope.join();
 }
 
+struct sets_when_destroyed {
+    bool& flag;
+    ~sets_when_destroyed() { flag = true; }
+};
+
+cosock::task<void> wait_on_its_own_channel(bool& destroyed) {
+    sets_when_destroyed guard{destroyed};
+    cosock::channel<int> ch(1);
+    (void)co_await ch.receive();  // nobody sends
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(channel)
@@ -314,6 +329,21 @@ BOOST_AUTO_TEST_CASE(destroying_a_channel_completes_its_waiters_with_operation_a
     cosock::testing::run_with_virtual_time(destroying_channels_aborts_their_waiters(seen));
     BOOST_TEST((seen.receive == boost::asio::error::operation_aborted));
     BOOST_TEST((seen.send == boost::asio::error::operation_aborted));
+}
+
+// The waiting coroutine owns the channel that holds its handler: only the loop can end that
+// circle. Without it, the frame would leak (ASan's leak check) and `destroyed` stay false.
+BOOST_AUTO_TEST_CASE(an_event_loop_destroyed_with_a_wait_pending_destroys_the_waiting_coroutine) {
+    bool destroyed = false;
+    bool waiting = false;
+    {
+        boost::asio::io_context context(1);
+        boost::asio::co_spawn(context, wait_on_its_own_channel(destroyed), boost::asio::detached);
+        context.poll();
+        waiting = !destroyed && !context.stopped();
+    }
+    BOOST_TEST(waiting);
+    BOOST_TEST(destroyed);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

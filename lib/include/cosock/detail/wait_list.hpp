@@ -4,12 +4,16 @@
 #pragma once
 
 #include <utility>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/query.hpp>
 
 #include <cosock/detail/operation.hpp>
 #include <cosock/detail/socket_core.hpp>
@@ -18,9 +22,13 @@
 
 namespace cosock::detail {
 
+class wait_list;
+class parked_registry;
+
 /// One parked operation, linked into the wait_list of the object it waits on. It completes (and
 /// frees itself) exactly once: woken by that object, cancelled through its handler's slot, or
-/// aborted when the object is destroyed.
+/// aborted when the object is destroyed. If the event loop goes first, it is destroyed
+/// without completing, as Asio destroys its own pending operations (parked_registry).
 struct parked {
     parked() = default;
     parked(const parked&) = delete;
@@ -29,9 +37,16 @@ struct parked {
 
     /// Completes with operation_aborted; used by cancellation and by the owner's destructor.
     virtual void abort() = 0;
+    /// The event loop is going away: lets go of the cancellation slot, so that nothing calls the
+    /// waiter while its handler (and the coroutine frames it owns) is destroyed.
+    virtual void forget() noexcept = 0;
 
-    parked* prev = nullptr;
+    parked* prev = nullptr;  // in `list`
     parked* next = nullptr;
+    wait_list* list = nullptr;
+    parked* loop_prev = nullptr;  // in `registry`
+    parked* loop_next = nullptr;
+    parked_registry* registry = nullptr;
 };
 
 /// Waiters in the order they came: an intrusive doubly linked list, so that a cancelled waiter
@@ -49,6 +64,7 @@ public:
     parked* front() const noexcept { return head_; }
 
     void push_back(parked* p) noexcept {
+        p->list = this;
         p->prev = tail_;
         p->next = nullptr;
         (tail_ ? tail_->next : head_) = p;
@@ -59,6 +75,7 @@ public:
         (p->prev ? p->prev->next : head_) = p->next;
         (p->next ? p->next->prev : tail_) = p->prev;
         p->prev = p->next = nullptr;
+        p->list = nullptr;
     }
 
     void abort_all() {
@@ -68,6 +85,52 @@ public:
 private:
     parked* head_ = nullptr;
     parked* tail_ = nullptr;
+};
+
+/// Every operation parked on an event or a channel of one event loop. A parked waiter's handler
+/// owns the coroutine that waits, which may own the very event or channel: only the loop can end
+/// that circle when it is destroyed with waits pending, so its shutdown destroys them, as it does
+/// its own pending operations (and the test kit's memory streams).
+class parked_registry : public boost::asio::execution_context::service {
+public:
+    static inline boost::asio::execution_context::id id;
+    explicit parked_registry(boost::asio::execution_context& context) : service(context) {}
+
+    static parked_registry& of(const boost::asio::any_io_executor& executor) {
+        return boost::asio::use_service<parked_registry>(
+            boost::asio::query(executor, boost::asio::execution::context));
+    }
+
+    void add(parked* p) noexcept {
+        p->registry = this;
+        p->loop_prev = nullptr;
+        p->loop_next = head_;
+        if (head_) head_->loop_prev = p;
+        head_ = p;
+    }
+
+    void remove(parked* p) noexcept {
+        (p->loop_prev ? p->loop_prev->loop_next : head_) = p->loop_next;
+        if (p->loop_next) p->loop_next->loop_prev = p->loop_prev;
+        p->loop_prev = p->loop_next = nullptr;
+        p->registry = nullptr;
+    }
+
+private:
+    void shutdown() override {
+        // Unlink them all first: destroying one may destroy the objects the others wait on.
+        std::vector<parked*> pending;
+        while (head_) {
+            auto* p = head_;
+            remove(p);
+            if (p->list) p->list->remove(p);
+            p->forget();
+            pending.push_back(p);
+        }
+        for (auto* p : pending) delete p;
+    }
+
+    parked* head_ = nullptr;
 };
 
 /// The executor a wait completes on: its handler's, else the event loop of this thread.
@@ -103,8 +166,9 @@ class waiter_for final : public waiter<Result, Payload> {
 public:
     /// Parks a new waiter at the end of `list`, cancellable through `handler`'s slot.
     static void park(wait_list& list, Handler handler, Payload payload) {
-        auto* w = new waiter_for(list, std::move(handler), std::move(payload));
+        auto* w = new waiter_for(std::move(handler), std::move(payload));
         list.push_back(w);
+        parked_registry::of(w->executor_).add(w);
         auto slot = boost::asio::get_associated_cancellation_slot(w->handler_);
         if (slot.is_connected())
             slot.assign([w](boost::asio::cancellation_type type) {
@@ -114,7 +178,8 @@ public:
     }
 
     void complete(error_code ec, Result result) override {
-        list_.remove(this);
+        this->list->remove(this);
+        this->registry->remove(this);
         // Before the handler moves: the slot handler (this very lambda, when cancelled) must not
         // run again once we are gone.
         boost::asio::get_associated_cancellation_slot(handler_).clear();
@@ -126,14 +191,14 @@ public:
 
     void abort() override { complete(boost::asio::error::operation_aborted, Result{}); }
 
+    void forget() noexcept override { boost::asio::get_associated_cancellation_slot(handler_).clear(); }
+
 private:
-    waiter_for(wait_list& list, Handler handler, Payload payload)
+    waiter_for(Handler handler, Payload payload)
         : waiter<Result, Payload>(std::move(payload)),
-          list_(list),
           handler_(std::move(handler)),
           executor_(executor_of(handler_)) {}
 
-    wait_list& list_;
     Handler handler_;
     boost::asio::any_io_executor executor_;
 };
