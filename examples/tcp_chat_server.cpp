@@ -8,29 +8,22 @@
 #include <cosock/cosock.hpp>
 
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
-
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/channel.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <string>
 
 #include "support/cli.hpp"
 
-namespace asio = boost::asio;
-// "Your turn": a message waits for an answer. Capacity 1: the messages that arrive before the
-// operator is prompted share one answer; one that arrives after the prompt asks for another.
-using turn = asio::experimental::channel<void(boost::system::error_code)>;
-
 // tag::chat[]
 // The first half of Python's loop: receive, and print each message as soon as it arrives.
-cosock::task<void> receive(cosock::tcp_stream& conn, turn& to_answer, cosock::task_scope& chat) {
+cosock::task<void> receive(cosock::tcp_stream& conn, cosock::event& to_answer, cosock::task_scope& chat) {
     for (;;) {                                                       // while True:
         auto ret = co_await conn.recv(4096);                         //     data = conn.recv(4096)
         if (ret.empty())                                             //     if not data:
             throw std::runtime_error("peer closed the connection");  //         cli.fail(...)
         if (ret == "bye") break;                                     //     if ret == 'bye':
         fmt::print("{}\n", ret);                                     //     print(ret, flush=True)
-        to_answer.try_send(boost::system::error_code());             //     (now the operator may answer)
+        to_answer.set();                                             //     (now the operator may answer)
     }
     fmt::print("聊天结束\n");      //         print('聊天结束')
     co_await conn.send("OK!bye");  //         conn.sendall('OK!bye'...)
@@ -38,10 +31,10 @@ cosock::task<void> receive(cosock::tcp_stream& conn, turn& to_answer, cosock::ta
 }
 
 // The second half: whenever a message waits, the operator's next line is the answer.
-cosock::task<void> answer(cosock::tcp_stream& conn, turn& to_answer, cosock::task_scope& chat) {
+cosock::task<void> answer(cosock::tcp_stream& conn, cosock::event& to_answer, cosock::task_scope& chat) {
     for (;;) {
-        auto [over] = co_await to_answer.async_receive(asio::as_tuple(asio::use_awaitable));
-        if (over) co_return;  // (cancelled: the chat has ended)
+        co_await to_answer.wait();  // (cancelled when the chat has ended)
+        to_answer.clear();
         std::optional<std::string> info;
         do info = co_await cosock::input(">>>>");  //     info = cli.read_line('>>>>')
         while (info && info->empty());             //     (empty lines are not sent)
@@ -56,7 +49,9 @@ cosock::task<int> serve(examples::options opt) {
     auto so = cosock::tcp_listener::bind(opt.address);  // so.bind(...); so.listen()
     examples::announce(so.local_address());             // cli.announce(so)
     auto [conn, addr] = co_await so.accept();           // conn, addr = so.accept()
-    turn to_answer(co_await asio::this_coro::executor, 1);
+    // "Your turn": set by each message, cleared at the prompt. The messages that arrive before the
+    // prompt share one answer; one that arrives after it asks for another.
+    cosock::event to_answer;
     cosock::task_scope chat;                     // both halves at once: an error in
     chat.spawn(receive(conn, to_answer, chat));  // one cancels the other and comes
     chat.spawn(answer(conn, to_answer, chat));   // out of join() (exit status 1)

@@ -3,10 +3,10 @@
 // Prints: "listening on 127.0.0.1:9999", then for each message its sender ("127.0.0.1:54321") and
 // its text, the moment it arrives; and for each message the prompt ">>>": the next line typed on
 // stdin answers the sender of the most recent message, or, written "@HOST:PORT text", sends text
-// to HOST:PORT. End of stdin (read when a message waits for its answer, as in Python) exits 0.
-// Unlike Python's, it keeps receiving from every client while its operator types: the loop runs
-// as two halves at once. A message longer than 4096 bytes is shown cut, as in Python, and a line
-// on stderr says so.
+// to HOST:PORT. A line typed before any message waits for one. End of stdin ends the chat at once
+// (exit 0), whether or not a message waits. Unlike Python's, it keeps receiving from every client
+// while its operator types: the loop runs as halves at once. A message longer than 4096 bytes is
+// shown cut, as in Python, and a line on stderr says so.
 // SPDX-License-Identifier: MIT
 #include <cosock/cosock.hpp>
 
@@ -18,22 +18,24 @@
 #include <string_view>
 #include <utility>
 
-#include <boost/asio/experimental/channel.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include "support/cli.hpp"
 
 namespace asio = boost::asio;
 
 // tag::chat[]
-// What the two halves share: whom a plain reply goes to, and how many messages wait for an answer
+// What the halves share: whom a plain reply goes to, and how many messages wait for an answer
 // (each gets one line, as in Python's loop), with a wake-up for the answering half.
 struct inbox {
-    explicit inbox(const asio::any_io_executor& executor) : wake(executor, 1) {}
     std::optional<cosock::address> last;  // the sender of the most recent message
     int unanswered = 0;
-    asio::experimental::channel<void(boost::system::error_code)> wake;
+    cosock::event arrived;  // set by each message, cleared by the answering half when none is left
 };
+
+// The prompt shows when a message starts to wait for its answer.
+void prompt() {
+    fmt::print(">>>");
+    std::fflush(stdout);
+}
 
 // The first half of Python's loop: receive, and print each message as soon as it arrives.
 // A datagram longer than 4096 bytes is shown cut, as Python shows it, but not silently.
@@ -47,9 +49,21 @@ cosock::task<void> receive(cosock::udp_endpoint& so, inbox& box) {
             fmt::print(stderr, "udp_qq_server: the message from {} had {} bytes, only {} are shown\n",
                        got.sender, got.full_size, got.size);
         box.last = got.sender;
-        ++box.unanswered;
-        box.wake.try_send(boost::system::error_code());  //     (now the operator may answer)
+        if (box.unanswered++ == 0) prompt();  //     info = cli.read_line('>>>')
+        box.arrived.set();                    //     (now the operator may answer)
     }
+}
+
+// The operator's lines, read all the time: the end of stdin ends the chat even when no message
+// waits. Capacity 0: a line typed before any message waits for one, as in Python's terminal.
+cosock::task<void> read_stdin(cosock::channel<std::string>& typed, inbox& box) {
+    while (auto info = co_await cosock::input()) {  //     info = input()
+        if (!info->empty())                         //     (empty lines are not sent)
+            co_await typed.send(std::move(*info));
+        else if (box.unanswered > 0)
+            prompt();  //     (asked again, as cli.read_line does)
+    }
+    typed.close();  //     if info is None: break
 }
 
 // "@HOST:PORT text" names the receiver; anything else answers the most recent sender.
@@ -61,29 +75,31 @@ std::pair<cosock::address, std::string> route(std::string info, const cosock::ad
     return {cosock::udp_endpoint::resolve({m[1].str(), port}), m[3].str()};
 }
 
-// The second half: for each message, the operator's next line is the answer.
-cosock::task<void> answer(cosock::udp_endpoint& so, inbox& box, cosock::task_scope& chat) {
-    for (;;) {
-        while (box.unanswered == 0) co_await box.wake.async_receive(asio::use_awaitable);
-        --box.unanswered;
-        std::optional<std::string> info;
-        do info = co_await cosock::input(">>>");                 //     info = cli.read_line('>>>')
-        while (info && info->empty());                           //     (empty lines are not sent)
-        if (!info) break;                                        //     if info is None: break
+// The answering half: each line the operator types answers one message, in turn.
+cosock::task<void> answer(cosock::udp_endpoint& so, inbox& box, cosock::channel<std::string>& typed,
+                          cosock::task_scope& chat) {
+    while (auto info = co_await typed.receive()) {  // (until the end of stdin)
+        while (box.unanswered == 0) {               // (typed early: wait for a message)
+            box.arrived.clear();
+            co_await box.arrived.wait();
+        }
         auto [addr, text] = route(std::move(*info), *box.last);  //     at = re.fullmatch(...)
         co_await so.send_to(text, addr);                         //     so.sendto(info..., addr)
+        if (--box.unanswered > 0) prompt();                      // (the next message's turn)
     }
-    chat.cancel();  // break: the other half too
+    chat.cancel();  // break: the other halves too
 }
 
 cosock::task<int> serve(examples::options opt) {
     auto so = cosock::udp_endpoint::bind(opt.address);  // so = socket.socket(type=SOCK_DGRAM)
                                                         // so.bind(('127.0.0.1', 9999))
     examples::announce(so.local_address());             // cli.announce(so)
-    inbox box(co_await asio::this_coro::executor);
-    cosock::task_scope chat;            // both halves at once: an error in one
-    chat.spawn(receive(so, box));       // cancels the other and comes out of
-    chat.spawn(answer(so, box, chat));  // join() (exit status 1)
+    inbox box;
+    cosock::channel<std::string> typed(0);  // the operator's lines, one at a time
+    cosock::task_scope chat;                // the halves at once: an error in
+    chat.spawn(receive(so, box));           // one cancels the others and comes
+    chat.spawn(read_stdin(typed, box));     // out of join() (exit status 1)
+    chat.spawn(answer(so, box, typed, chat));
     co_await chat.join();
     co_return 0;  // so.close(): destructor
 }

@@ -3,10 +3,13 @@
 
 Run:    python3 udp_qq_server.py [--host 127.0.0.1] [--port 9999]   (replies typed on stdin)
 Prints: `listening on HOST:PORT`; per message its sender `HOST:PORT`, the text, the prompt `>>>`.
-        A reply goes to the last sender (`@HOST:PORT text` elsewhere); end of stdin exits 0.
+        A reply goes to the last sender (`@HOST:PORT text` elsewhere). A line typed before any
+        message waits for one; end of stdin exits 0 at once, whether or not a message waits.
 """
 import re
+import select
 import socket
+import sys
 
 import _cli as cli
 
@@ -16,11 +19,23 @@ def main():
     so = socket.socket(cli.family(args.host), socket.SOCK_DGRAM)  # UDP方式的套接字
     so.bind((args.host, args.port))                               # 绑定自己的端口
     cli.announce(so)
+    typed = None                                # a line typed before any message asked for it
     while True:                                 # 循环接收的各个地方
+        # Wait for a message or for stdin, whose end ends the chat even when no message waits.
+        if typed is None and select.select([so, sys.stdin], [], [])[0] == [sys.stdin]:
+            try:
+                typed = input() or None         # (empty lines are not sent)
+            except EOFError:
+                break
+            continue
         msg, addr = so.recvfrom(4096)
         print(cli.fmt(addr), flush=True)
         print(msg.decode('utf-8', 'replace'), flush=True)
-        info = cli.read_line('>>>')
+        if typed is not None:                   # input('>>>') would find it there at once
+            print('>>>', end='', flush=True)
+            info, typed = typed, None
+        else:
+            info = cli.read_line('>>>')
         if info is None:
             break
         at = re.fullmatch(r'@\[?([^\s\]]+?)\]?:(\d+) (.+)', info)    # @HOST:PORT text

@@ -147,8 +147,9 @@ class PythonPairs(unittest.TestCase):
         wait_output(server, r'first\n')
         server.write(f'@127.0.0.1:{target_port} routed\n')
         self.assertEqual(target.recvfrom(4096), (b'routed', server_addr))
-        server.close_stdin()
-        sender.sendto(b'second', server_addr)  # the server reads stdin again: EOF ends it
+        sender.sendto(b'second', server_addr)
+        wait_output(server, r'second\n')
+        server.close_stdin()  # while the second message waits for its answer: EOF ends it
         self.assertRegex(self.ends(server, 0), r'\A[^\n]*\n127\.0\.0\.1:\d+\nfirst\n>>>'
                                                r'127\.0\.0\.1:\d+\nsecond\n>>>\Z')
 

@@ -8,8 +8,9 @@
 // unix_datagram in unix.hpp (what they share with TCP and UDP is in detail/basic_*.hpp), raw
 // descriptors (Python's fileno=) in descriptor.hpp. Timeouts are in timeout.hpp, console input in
 // console.hpp, errors in error.hpp, addresses in address.hpp; task, run, sleep and task_scope in
-// task.hpp. Each header's implementation is the .cpp of the same name under lib/src/ (run.cpp
-// for task.hpp), and its unit test is tests/unit/<name>_test.cpp. Anything in cosock::detail or
+// task.hpp; event.hpp and channel.hpp let coroutines wake each other and hand each other values.
+// Each header's implementation is the .cpp of the same name under lib/src/ (run.cpp for
+// task.hpp), and its unit test is tests/unit/<name>_test.cpp. Anything in cosock::detail or
 // a detail/ folder is plumbing you can skip on a first read; docs/design.md says why it is built
 // the way it is.
 #pragma once
@@ -26,4 +27,6 @@
 #include <cosock/icmp.hpp>
 #include <cosock/timeout.hpp>
 #include <cosock/console.hpp>
+#include <cosock/event.hpp>
+#include <cosock/channel.hpp>
 // clang-format on
