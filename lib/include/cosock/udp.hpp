@@ -24,9 +24,6 @@ namespace cosock {
 /// What `udp_endpoint::recv_from_into` received: size, sender, truncated, full_size.
 using datagram_info = basic_datagram_info<address>;
 
-/// The IP version of an unbound endpoint (Python: `socket.AF_INET`, `socket.AF_INET6`).
-enum class address_family { v4, v6 };
-
 /// How `udp_endpoint::bind` sets up the socket. The defaults are Python's: no sharing of ports.
 struct udp_options {
     /// SO_REUSEADDR: several sockets may bind the same port (multicast receivers do).
