@@ -53,12 +53,13 @@ cosock::task<void> receive(cosock::udp_endpoint& so, inbox& box) {
 }
 
 // "@HOST:PORT text" names the receiver; anything else answers the most recent sender.
-std::pair<cosock::address, std::string> route(std::string info, const cosock::address& last) {
+cosock::task<std::pair<cosock::address, std::string>> route(std::string info, cosock::address last) {
     static const std::regex at(R"(@\[?([^\s\]]+?)\]?:(\d+) (.+))");  // the Python program's
     std::smatch m;
-    if (!std::regex_match(info, m, at)) return {last, std::move(info)};
-    auto port = m[2].length() > 5 ? 65536 : std::stoi(m[2]);  // out of range: a clear error
-    return {cosock::udp_endpoint::resolve({m[1].str(), port}), m[3].str()};
+    if (!std::regex_match(info, m, at)) co_return std::pair{std::move(last), std::move(info)};
+    auto port = m[2].length() > 5 ? 65536 : std::stoi(m[2]);               // out of range: a clear error
+    auto to = co_await cosock::udp_endpoint::resolve({m[1].str(), port});  // a name: off the loop
+    co_return std::pair{to, m[3].str()};
 }
 
 // The second half: for each message, the operator's next line is the answer.
@@ -67,11 +68,11 @@ cosock::task<void> answer(cosock::udp_endpoint& so, inbox& box, cosock::task_sco
         while (box.unanswered == 0) co_await box.wake.async_receive(asio::use_awaitable);
         --box.unanswered;
         std::optional<std::string> info;
-        do info = co_await cosock::input(">>>");                 //     info = cli.read_line('>>>')
-        while (info && info->empty());                           //     (empty lines are not sent)
-        if (!info) break;                                        //     if info is None: break
-        auto [addr, text] = route(std::move(*info), *box.last);  //     at = re.fullmatch(...)
-        co_await so.send_to(text, addr);                         //     so.sendto(info..., addr)
+        do info = co_await cosock::input(">>>");                          //     info = cli.read_line('>>>')
+        while (info && info->empty());                                    //     (empty lines are not sent)
+        if (!info) break;                                                 //     if info is None: break
+        auto [addr, text] = co_await route(std::move(*info), *box.last);  //     at = re.fullmatch(...)
+        co_await so.send_to(text, addr);                                  //     so.sendto(info..., addr)
     }
     chat.cancel();  // break: the other half too
 }
