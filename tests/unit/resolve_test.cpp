@@ -68,6 +68,31 @@ resolver_override::function fixed(std::string name, std::vector<address> v6, std
     };
 }
 
+/// Counts its latch down when the thread that set it exits: a lookup's helper thread exits after
+/// it has posted its answer to the event loop.
+struct count_down_at_thread_exit {
+    std::latch* latch = nullptr;
+    ~count_down_at_thread_exit() {
+        if (latch) latch->count_down();
+    }
+};
+thread_local count_down_at_thread_exit at_thread_exit;
+
+/// `fixed`, with the AAAA answer held until the A answer has reached the event loop: then both
+/// are in before the first attempt (a long resolution delay waits for the AAAA one), and the
+/// attempts' order depends on nothing but the interleaving.
+resolver_override::function a_then_aaaa(std::vector<address> v6, std::vector<address> v4) {
+    auto a_posted = std::make_shared<std::latch>(1);
+    return [=](const std::string&, int, std::optional<address_family> family) {
+        if (family == address_family::v4) {
+            at_thread_exit.latch = a_posted.get();
+            return v4;
+        }
+        a_posted->wait();
+        return v6;
+    };
+}
+
 /// Lookups that block until the test opens `gate`: a DNS server that does not answer.
 struct held_lookups {
     std::latch gate{1};
@@ -308,8 +333,7 @@ COSOCK_CO_TEST(every_address_refused_names_each_in_the_order_tried_alternating_f
     if (!ipv6_loopback_works()) co_return;
     auto a6 = closed_port("::1"), b6 = closed_port("::1");
     auto a4 = closed_port("127.0.0.1"), b4 = closed_port("127.0.0.1");
-    resolver_override names(fixed("refused.test", {a6, b6}, {a4, b4}));
-    // A long resolution delay: attempts wait for the IPv6 answer however late its thread runs.
+    resolver_override names(a_then_aaaa({a6, b6}, {a4, b4}));
     auto [message, code] =
         co_await failure_of(cosock::tcp_stream::connect({"refused.test", 80}, {.resolution_delay = 5s}));
     BOOST_TEST(message ==
