@@ -10,7 +10,10 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -180,6 +183,12 @@ cosock::task<void> resolve_in_vain(std::string host) {
     (void)co_await cosock::resolve(host, 80);
 }
 
+/// The main task of a child process: connects to a name whose lookups never answer.
+cosock::task<int> connect_forever() {
+    (void)co_await cosock::tcp_stream::connect({"stuck.test", 80});
+    co_return 0;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(resolve)
@@ -325,6 +334,39 @@ BOOST_AUTO_TEST_CASE(a_lookup_that_answers_after_its_event_loop_is_gone_touches_
     }
     h->gate.count_down();
     BOOST_TEST((released.wait_for(10s) == std::future_status::ready));
+}
+
+// Ctrl-C during a lookup that never answers: run() returns 130 at once, although the helper
+// thread is still stuck (it holds no work on the loop). In a child process, whose stuck thread
+// ends with it; the override reports through a pipe when the lookup has begun.
+BOOST_AUTO_TEST_CASE(ctrl_c_during_a_stuck_lookup_ends_run_at_once) {
+    int fds[2];
+    BOOST_REQUIRE(pipe(fds) == 0);
+    pid_t child = fork();
+    BOOST_REQUIRE(child >= 0);
+    if (child == 0) {
+        close(fds[0]);
+        auto never = std::make_shared<std::latch>(1);
+        resolver_override names(
+            [never, out = fds[1]](const std::string&, int, std::optional<address_family>) {
+                (void)!write(out, "r", 1);
+                never->wait();
+                return std::vector<address>();
+            });
+        _exit(cosock::run(connect_forever()));
+    }
+    close(fds[1]);
+    char c = 0;
+    BOOST_REQUIRE(read(fds[0], &c, 1) == 1);  // a lookup waits in the override
+    auto start = steady::now();
+    kill(child, SIGINT);
+    int status = 0;
+    BOOST_REQUIRE(waitpid(child, &status, 0) == child);
+    BOOST_TEST_MESSAGE("Ctrl-C during a stuck lookup: run() returned after " << milliseconds_since(start)
+                                                                             << " ms");
+    BOOST_TEST(WIFEXITED(status));
+    BOOST_TEST(WEXITSTATUS(status) == 130);
+    close(fds[0]);
 }
 
 // --- connecting by name: Happy Eyeballs --------------------------------------------------------
