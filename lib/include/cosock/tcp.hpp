@@ -132,9 +132,12 @@ public:
 
     tcp_listener() = default;
 
-    /// Binds and listens on `at` (a name such as "localhost" is resolved now, blocking, like
-    /// Python's bind). Uses the event loop of `cosock::run`. Errors: "bind to 127.0.0.1:8898:
-    /// Address already in use".
+    /// Binds and listens on `at`: a numeric address, or "localhost" (127.0.0.1: RFC 6761 reserves
+    /// the name for loopback, so no lookup is needed). Any other host name is refused rather than
+    /// looked up: bind is not an operation, and a lookup could block the event loop for seconds;
+    /// resolve it first with `co_await cosock::resolve(...)`. Uses the event loop of `cosock::run`.
+    /// Errors: "bind to 127.0.0.1:8898: Address already in use", "bind to example.test:8898: a
+    /// host name: resolve it first (co_await cosock::resolve), ..." (`errc::bad_address`).
     static tcp_listener bind(const address& at, const listen_options& options = {});
     static tcp_listener bind(boost::asio::any_io_executor executor, const address& at,
                              const listen_options& options = {});
