@@ -13,10 +13,10 @@
 
 // tag::talk[]
 cosock::task<int> talk(examples::options opt) {
-    auto ip_port = cosock::udp_endpoint::resolve(opt.address);  // ip_port = ('127.0.0.1', 9000)
-    auto udp_sk = cosock::udp_endpoint::open_for(ip_port);      // udp_sk = socket.socket(type=SOCK_DGRAM)
-    auto wait = examples::seconds(opt.timeout);                 // udp_sk.settimeout(args.timeout or None)
-    co_await udp_sk.send_to("hello", ip_port);                  // udp_sk.sendto(b'hello', ip_port)
+    auto ip_port = co_await cosock::udp_endpoint::resolve(opt.address);  // ip_port = ('127.0.0.1', 9000)
+    auto udp_sk = cosock::udp_endpoint::open_for(ip_port);  // udp_sk = socket.socket(type=SOCK_DGRAM)
+    auto wait = examples::seconds(opt.timeout);             // udp_sk.settimeout(args.timeout or None)
+    co_await udp_sk.send_to("hello", ip_port);              // udp_sk.sendto(b'hello', ip_port)
     try {
         auto [back_msg, addr] = co_await cosock::timeout(wait, udp_sk.recv_from(1024));
         fmt::print("{} from {}\n", back_msg, addr);  // print(f'{back_msg} from {addr}')

@@ -18,10 +18,10 @@
 
 // tag::chat[]
 cosock::task<int> chat(examples::options opt) {
-    auto ip_port = cosock::udp_endpoint::resolve(opt.address);  // ip_port = ('127.0.0.1', 9999)
-    auto so = cosock::udp_endpoint::open_for(ip_port);          // so = socket.socket(type=SOCK_DGRAM)
-    auto wait = examples::seconds(opt.timeout);                 // so.settimeout(args.timeout or None)
-    for (;;) {                                                  // while True:
+    auto ip_port = co_await cosock::udp_endpoint::resolve(opt.address);  // ip_port = ('127.0.0.1', 9999)
+    auto so = cosock::udp_endpoint::open_for(ip_port);  // so = socket.socket(type=SOCK_DGRAM)
+    auto wait = examples::seconds(opt.timeout);         // so.settimeout(args.timeout or None)
+    for (;;) {                                          // while True:
         std::optional<std::string> info;
         do info = co_await cosock::input(opt.name + ":");  //     info = cli.read_line(args.name + ':')
         while (info && info->empty());                     //     (empty lines are not sent)

@@ -67,12 +67,13 @@ cosock::task<void> read_stdin(cosock::channel<std::string>& typed, inbox& box) {
 }
 
 // "@HOST:PORT text" names the receiver; anything else answers the most recent sender.
-std::pair<cosock::address, std::string> route(std::string info, const cosock::address& last) {
+cosock::task<std::pair<cosock::address, std::string>> route(std::string info, cosock::address last) {
     static const std::regex at(R"(@\[?([^\s\]]+?)\]?:(\d+) (.+))");  // the Python program's
     std::smatch m;
-    if (!std::regex_match(info, m, at)) return {last, std::move(info)};
-    auto port = m[2].length() > 5 ? 65536 : std::stoi(m[2]);  // out of range: a clear error
-    return {cosock::udp_endpoint::resolve({m[1].str(), port}), m[3].str()};
+    if (!std::regex_match(info, m, at)) co_return std::pair{std::move(last), std::move(info)};
+    auto port = m[2].length() > 5 ? 65536 : std::stoi(m[2]);               // out of range: a clear error
+    auto to = co_await cosock::udp_endpoint::resolve({m[1].str(), port});  // a name: off the loop
+    co_return std::pair{to, m[3].str()};
 }
 
 // The answering half: each line the operator types answers one message, in turn.
@@ -83,7 +84,7 @@ cosock::task<void> answer(cosock::udp_endpoint& so, inbox& box, cosock::channel<
             box.arrived.clear();
             co_await box.arrived.wait();
         }
-        auto [addr, text] = route(std::move(*info), *box.last);  //     at = re.fullmatch(...)
+        auto [addr, text] = co_await route(std::move(*info), *box.last);  //     at = re.fullmatch(...)
         co_await so.send_to(text, addr);                         //     so.sendto(info..., addr)
         if (--box.unanswered > 0) prompt();                      // (the next message's turn)
     }

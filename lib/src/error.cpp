@@ -33,6 +33,8 @@ public:
                 return "socket not open";
             case errc::datagram_truncated:
                 return "datagram truncated: longer than the receive buffer";
+            case errc::no_addresses:
+                return "the name resolves to no address";
         }
         return "unknown cosock error";
     }

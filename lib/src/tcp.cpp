@@ -8,17 +8,24 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cosock/descriptor.hpp>
+#include <cosock/resolve.hpp>
 
 #include "adopt.hpp"
+#include "bind_address.hpp"
 #include "serve.hpp"
 
 namespace cosock {
@@ -43,16 +50,168 @@ error_code try_send_all(int fd, asio::const_buffer data, std::size_t& sent) {
     return {};
 }
 
-task<std::tuple<error_code, tcp_stream>> resolve_and_connect(asio::any_io_executor executor, address to) {
-    tcp::resolver resolver(executor);
-    tcp::socket socket(executor);
-    auto [ec, endpoints] = co_await resolver.async_resolve(to.host(), std::to_string(to.port()),
-                                                           asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return std::tuple{ec, tcp_stream()};
-    auto [connect_ec, endpoint] =
-        co_await asio::async_connect(socket, endpoints, asio::as_tuple(asio::use_awaitable));
-    if (connect_ec) co_return std::tuple{connect_ec, tcp_stream()};
-    co_return std::tuple{connect_ec, tcp_stream(std::move(socket))};
+namespace {
+
+/// What happened to one of a connect's own operations: a lookup answered (`index`: 0 for IPv6, 1
+/// for IPv4), or an attempt ended (`index`: its number).
+struct race_event {
+    bool is_lookup = false;
+    std::size_t index = 0;
+    error_code ec;
+    std::vector<address> found;
+};
+
+/// The events of one connect by name, filled by the completion handlers of its lookups and
+/// attempts, and the timer its coroutine sleeps on between events and deadlines.
+struct race_inbox {
+    explicit race_inbox(const asio::any_io_executor& executor) : wake(executor) {}
+    std::deque<race_event> events;
+    detail::timer wake;
+    void push(race_event e) {
+        events.push_back(std::move(e));
+        wake.cancel();  // wakes the coroutine if it sleeps; else it reads `events` before sleeping
+    }
+};
+
+struct race_attempt {
+    address to;
+    std::unique_ptr<tcp::socket> socket;
+    error_code ec;
+};
+
+/// "[::1]:80: Connection refused; 127.0.0.1:80": every attempt but the last with its error.
+std::string describe_attempts(const std::vector<race_attempt>& attempts) {
+    std::string text;
+    for (std::size_t i = 0; i < attempts.size(); ++i) {
+        if (i > 0) text += "; ";
+        text += attempts[i].to.to_string();
+        if (i + 1 < attempts.size()) text += ": " + attempts[i].ec.message();
+    }
+    return text;
+}
+
+/// The error of a name whose lookups gave nothing to try: the IPv4 lookup's unless it merely
+/// found no address (a name with IPv6 addresses only), then the IPv6 one's.
+error_code lookup_failure(const error_code (&ec)[2]) {
+    const error_code none = make_error_code(errc::no_addresses);
+    if (ec[1] && ec[1] != none) return ec[1];
+    if (ec[0] && ec[0] != none) return ec[0];
+    return none;
+}
+
+}  // namespace
+
+// One coroutine drives the race: the lookups' and attempts' handlers only queue an event and wake
+// it, so every decision is taken here, in order. Before it returns, every attempt but the winner
+// is closed and every lookup cancelled, and it waits until all their handlers have run: nothing of
+// the race outlives the connect.
+task<std::tuple<error_code, tcp_stream>> connect_by_name(asio::any_io_executor executor, address to,
+                                                         connect_options options,
+                                                         std::shared_ptr<std::string> tried) {
+    using clock = detail::clock;
+    co_await asio::this_coro::throw_if_cancelled(false);  // a cancellation still cleans up below
+    const auto attempt_delay =
+        std::max<clock::duration>(options.attempt_delay, std::chrono::milliseconds(10));
+    auto inbox = std::make_shared<race_inbox>(executor);
+    int pending = 0;  // lookups and attempts whose handler has not queued its event yet
+
+    constexpr std::size_t v6 = 0, v4 = 1;
+    asio::cancellation_signal stop_lookup[2];
+    for (std::size_t family : {v6, v4}) {
+        ++pending;
+        auto answered = [inbox, family](error_code ec, std::vector<address> found) {
+            inbox->push({true, family, ec, std::move(found)});
+        };
+        detail::start_resolve(
+            executor, to, family == v6 ? address_family::v6 : address_family::v4,
+            asio::bind_cancellation_slot(stop_lookup[family].slot(),
+                                         asio::bind_executor(executor, std::move(answered))));
+    }
+
+    std::deque<address> untried[2];
+    bool answered[2] = {false, false};
+    error_code lookup_ec[2];
+    auto resolution_deadline = clock::time_point::max();  // set when IPv4 answers first
+    auto next_attempt = clock::time_point::min();
+    std::size_t last_family = v4;  // so that the first attempt is over IPv6
+    std::vector<race_attempt> attempts;
+    int running = 0;
+    std::optional<std::size_t> winner;
+    bool cancelled = false;
+
+    for (;;) {
+        while (!inbox->events.empty()) {
+            auto e = std::move(inbox->events.front());
+            inbox->events.pop_front();
+            --pending;
+            if (e.is_lookup) {
+                answered[e.index] = true;
+                lookup_ec[e.index] = e.ec;
+                untried[e.index].insert(untried[e.index].end(), e.found.begin(), e.found.end());
+                if (e.index == v4 && !answered[v6] && !e.found.empty())
+                    resolution_deadline = clock::now() + options.resolution_delay;
+            } else {
+                --running;
+                attempts[e.index].ec = e.ec;
+                if (!e.ec && !winner) winner = e.index;
+                if (e.ec) next_attempt = clock::now();  // a failure starts the next attempt at once
+            }
+        }
+        if (winner) break;
+        auto now = clock::now();
+        bool may_connect = answered[v6] || (answered[v4] && now >= resolution_deadline);
+        bool has_untried = !untried[v6].empty() || !untried[v4].empty();
+        if (may_connect && has_untried && now >= next_attempt) {
+            std::size_t family = untried[1 - last_family].empty() ? last_family : 1 - last_family;
+            last_family = family;
+            auto i = attempts.size();
+            attempts.push_back({untried[family].front(), std::make_unique<tcp::socket>(executor), {}});
+            untried[family].pop_front();
+            ++pending;
+            ++running;
+            attempts[i].socket->async_connect(attempts[i].to.tcp_endpoint(), [inbox, i](error_code ec) {
+                inbox->push({false, i, ec, {}});
+            });
+            next_attempt = now + attempt_delay;
+            continue;
+        }
+        if (answered[v6] && answered[v4] && !has_untried && running == 0) break;  // all failed
+        auto wake_at = clock::time_point::max();
+        if (!answered[v6] && answered[v4]) wake_at = resolution_deadline;
+        if (may_connect && has_untried) wake_at = next_attempt;
+        detail::expire_at(inbox->wake, wake_at);
+        co_await inbox->wake.async_wait(asio::as_tuple(asio::use_awaitable));
+        if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+            cancelled = true;
+            break;
+        }
+    }
+
+    // Nothing outlives the race: close the losers, cancel the lookups, wait for their handlers.
+    for (std::size_t i = 0; i < attempts.size(); ++i) {
+        error_code ignored;
+        if (!winner || i != *winner) attempts[i].socket->close(ignored);
+    }
+    for (std::size_t family : {v6, v4})
+        if (!answered[family]) stop_lookup[family].emit(asio::cancellation_type::terminal);
+    while (pending > 0) {
+        while (!inbox->events.empty()) {
+            inbox->events.pop_front();
+            --pending;
+        }
+        if (pending == 0) break;
+        detail::expire_at(inbox->wake, clock::time_point::max());
+        co_await inbox->wake.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+
+    if (winner) {
+        auto& w = attempts[*winner];
+        co_return std::tuple{error_code(), tcp_stream(std::move(*w.socket), w.to)};
+    }
+    if (cancelled) co_return std::tuple{error_code(asio::error::operation_aborted), tcp_stream()};
+    if (attempts.empty()) co_return std::tuple{lookup_failure(lookup_ec), tcp_stream()};
+    *tried = describe_attempts(attempts);
+    co_return std::tuple{attempts.back().ec, tcp_stream()};
 }
 
 }  // namespace detail
@@ -107,17 +266,13 @@ using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT
 tcp::acceptor open_acceptor(asio::any_io_executor executor, const address& at, const listen_options& options,
                             error_code& ec, const char*& step) {
     tcp::acceptor acceptor(executor);
-    tcp::endpoint endpoint;
-    step = "resolve";
-    if (at.is_numeric()) {
-        endpoint = at.tcp_endpoint();
-    } else {
-        tcp::resolver resolver(executor);
-        auto results = resolver.resolve(at.host(), std::to_string(at.port()), ec);
-        if (ec) return acceptor;
-        endpoint = results.begin()->endpoint();
-    }
     step = "bind to";
+    auto ip = detail::bind_ip(at);
+    if (!ip) {
+        ec = make_error_code(errc::bad_address);
+        return acceptor;
+    }
+    tcp::endpoint endpoint(*ip, at.port());
     if (acceptor.open(endpoint.protocol(), ec)) return acceptor;
     if (options.reuse_address && acceptor.set_option(tcp::acceptor::reuse_address(true), ec)) return acceptor;
     if (options.reuse_port && acceptor.set_option(reuse_port(true), ec)) return acceptor;
@@ -140,6 +295,9 @@ tcp_listener tcp_listener::bind(const address& at, const listen_options& options
 
 tcp_listener tcp_listener::bind(asio::any_io_executor executor, const address& at,
                                 const listen_options& options) {
+    if (!detail::bind_ip(at))
+        throw error(make_error_code(errc::bad_address), "bind to " + at.to_string(),
+                    detail::bind_name_reason);
     const char* step = "bind to";
     error_code ec;
     auto acceptor = open_acceptor(std::move(executor), at, options, ec, step);

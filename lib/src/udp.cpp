@@ -20,6 +20,7 @@
 #include <cosock/descriptor.hpp>
 
 #include "adopt.hpp"
+#include "bind_address.hpp"
 
 namespace cosock {
 
@@ -57,27 +58,17 @@ namespace {
 
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
-/// The first address `a` resolves to, of `family` when given (a numeric `a` as is).
-udp::endpoint resolve_endpoint(const asio::any_io_executor& executor, const address& a, error_code& ec,
-                               const udp* family = nullptr) {
-    if (a.is_numeric()) return a.udp_endpoint();
-    udp::resolver resolver(executor);
-    auto results = resolver.resolve(a.host(), std::to_string(a.port()), ec);
-    if (ec) return {};
-    for (const auto& entry : results)
-        if (!family || entry.endpoint().protocol() == *family) return entry.endpoint();
-    ec = asio::error::host_not_found;
-    return {};
-}
-
 /// Opens, configures and binds; on failure says which step failed through `step`.
 udp::socket open_bound(asio::any_io_executor executor, const address& at, const udp_options& options,
                        error_code& ec, const char*& step) {
     udp::socket socket(executor);
-    step = "resolve";
-    auto endpoint = resolve_endpoint(executor, at, ec);
-    if (ec) return socket;
     step = "bind to";
+    auto ip = detail::bind_ip(at);
+    if (!ip) {
+        ec = make_error_code(errc::bad_address);
+        return socket;
+    }
+    udp::endpoint endpoint(*ip, at.port());
     if (socket.open(endpoint.protocol(), ec)) return socket;
     if (options.reuse_address && socket.set_option(udp::socket::reuse_address(true), ec)) return socket;
     if (options.reuse_port && socket.set_option(reuse_port(true), ec)) return socket;
@@ -146,6 +137,9 @@ udp_endpoint udp_endpoint::bind(const address& at, const udp_options& options) {
 
 udp_endpoint udp_endpoint::bind(asio::any_io_executor executor, const address& at,
                                 const udp_options& options) {
+    if (!detail::bind_ip(at))
+        throw error(make_error_code(errc::bad_address), "bind to " + at.to_string(),
+                    detail::bind_name_reason);
     const char* step = "bind to";
     error_code ec;
     auto socket = open_bound(std::move(executor), at, options, ec, step);
@@ -188,26 +182,21 @@ udp_endpoint udp_endpoint::open_for(const address& peer) {
     return open(peer.is_numeric() && peer.ip().is_v6() ? address_family::v6 : address_family::v4);
 }
 
-address udp_endpoint::resolve(const address& a) {
-    if (a.is_numeric()) return a;
-    error_code ec;
-    auto endpoint = resolve_endpoint(detail::current_executor(), a, ec);
-    detail::check(ec, "resolve", a);
-    return endpoint;
-}
-
 // --- connected use ----------------------------------------------------------------------------
 
-void udp_endpoint::connect(const address& to) {
-    auto& c = core_.core("connect");
+namespace detail {
+
+error_code connect_datagram(socket_core<udp::socket>& c, const address& to) {
     error_code ec;
-    auto family = c.socket.local_endpoint(ec).protocol();
-    auto endpoint = ec ? udp::endpoint() : resolve_endpoint(c.socket.get_executor(), to, ec, &family);
-    if (!ec) c.socket.connect(endpoint, ec);
-    detail::check(ec, "connect to", to);
+    auto endpoint = to.udp_endpoint();
+    c.socket.connect(endpoint, ec);
+    if (ec) return ec;
     c.endpoint = endpoint;
     c.where = address();  // connecting binds an unbound endpoint: local_where() asks again
+    return ec;
 }
+
+}  // namespace detail
 
 // --- state and options ------------------------------------------------------------------------
 

@@ -305,7 +305,7 @@ public:
         auto to = endpoint_.local_address().udp_endpoint();
         if (::connect(peer_.fd, to.data(), static_cast<socklen_t>(to.size())) != 0)
             throw std::runtime_error("udp connect failed");
-        if (connected_) endpoint_.connect(local_address_of(peer_.fd));
+        if (connected_) co_await endpoint_.connect(local_address_of(peer_.fd));
         co_return;
     }
     cosock::task<std::string> run(clock_type::duration timeout) override {
@@ -890,7 +890,7 @@ COSOCK_CO_TEST(udp_sends_under_every_cancellation) {
         auto receiver = cosock::udp_endpoint::bind({"127.0.0.1", 0});
         auto sender = cosock::udp_endpoint::bind({"127.0.0.1", 0});
         auto to = receiver.local_address();
-        if (connected) sender.connect(to);
+        if (connected) co_await sender.connect(to);
         auto send = [&](std::string_view data) -> cosock::task<std::string> {
             auto n = connected ? co_await sender.send(data) : co_await sender.send_to(data, to);
             co_return std::to_string(n);

@@ -622,7 +622,7 @@ COSOCK_CO_TEST(a_datagram_longer_than_the_buffer_is_reported_not_cut) {
     BOOST_TEST(info.full_size == 1000u);
     BOOST_TEST(std::string(buf.data(), info.size) == big.substr(0, 100));
 
-    receiver.connect(sender.local_address());
+    co_await receiver.connect(sender.local_address());
     co_await sender.send_to(big, to);
     auto [ec, nothing] = co_await cosock::nothrow(cosock::timeout(2s, receiver.recv(999)));
     BOOST_TEST((ec == cosock::errc::datagram_truncated));
@@ -658,8 +658,8 @@ COSOCK_CO_TEST(zero_length_datagrams_are_sent_and_received_as_empty) {
     BOOST_TEST(!info.truncated);
     BOOST_TEST(info.sender == sender.local_address());
 
-    sender.connect(to);
-    receiver.connect(sender.local_address());
+    co_await sender.connect(to);
+    co_await receiver.connect(sender.local_address());
     co_await sender.send("");
     co_await sender.send("after");
     auto first = co_await cosock::timeout(2s, receiver.recv(100));

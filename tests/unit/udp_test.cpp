@@ -169,8 +169,8 @@ COSOCK_CO_TEST(zero_length_datagrams_are_sent_and_received) {
     BOOST_TEST(info.size == 0u);
     BOOST_TEST(info.full_size == 0u);
     BOOST_TEST(!info.truncated);
-    client.connect(server.local_address());
-    server.connect(from);
+    co_await client.connect(server.local_address());
+    co_await server.connect(from);
     co_await server.send("");
     auto got = co_await client.recv(10);  // an empty datagram, not an end of stream
     co_await server.send("after");
@@ -203,8 +203,8 @@ COSOCK_CO_TEST(connected_endpoints_use_send_and_recv) {
         if (std::string(host) == "::1" && !bind_ipv6_loopback()) continue;
         auto a = cosock::udp_endpoint::bind({host, 0});
         auto b = cosock::udp_endpoint::bind({host, 0});
-        a.connect(b.local_address());
-        b.connect(a.local_address());
+        co_await a.connect(b.local_address());
+        co_await b.connect(a.local_address());
         BOOST_TEST(a.peer_address() == b.local_address());
         auto n = co_await a.send("ping");
         auto ping = co_await b.recv(100);
@@ -228,15 +228,16 @@ COSOCK_CO_TEST(connect_resolves_a_name_and_send_to_refuses_one) {
     auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
     auto client = cosock::udp_endpoint::open();
     cosock::address by_name{"localhost", server.local_address().port()};
-    auto resolved = cosock::udp_endpoint::resolve(by_name);
+    auto resolved = co_await cosock::udp_endpoint::resolve(by_name);
     BOOST_TEST(resolved.is_numeric());
     BOOST_TEST(resolved.port() == server.local_address().port());
-    auto numeric = cosock::udp_endpoint::resolve(server.local_address());
+    auto numeric = co_await cosock::udp_endpoint::resolve(server.local_address());
     BOOST_TEST(numeric == server.local_address());
     auto [message, code] = co_await failure_of(client.send_to("x", by_name));
     BOOST_TEST(message == fmt::format("send_to localhost:{}: bad address", by_name.port()));
     BOOST_TEST((code == cosock::errc::bad_address));
-    client.connect(by_name);  // an IPv4 endpoint: the IPv4 address of localhost
+    auto peer = co_await client.connect(by_name);  // an IPv4 endpoint: the IPv4 address of localhost
+    BOOST_TEST(peer == server.local_address());
     co_await client.send("named");
     auto [got, from] = co_await server.recv_from(100);
     BOOST_TEST(got == "named");
@@ -247,7 +248,7 @@ COSOCK_CO_TEST(a_connected_endpoint_reports_connection_refused_on_the_next_recei
         if (std::string(host) == "::1" && !bind_ipv6_loopback()) continue;
         auto gone = free_port(host);
         auto client = cosock::udp_endpoint::open_for(gone);
-        client.connect(gone);
+        co_await client.connect(gone);
         co_await client.send("anyone?");
         auto [message, code] = co_await failure_of(cosock::timeout(5s, client.recv(100)));
         BOOST_TEST(message == fmt::format("recv from {}: Connection refused", gone));

@@ -18,6 +18,10 @@
 
 namespace cosock {
 
+/// An IP version: of an unbound UDP endpoint, or the addresses `cosock::resolve` may yield
+/// (Python: `socket.AF_INET`, `socket.AF_INET6`).
+enum class address_family { v4, v6 };
+
 /// Where a socket is or connects to: an IPv4 or IPv6 address, or a host name still to be resolved,
 /// and a port. Python: the `('127.0.0.1', 8898)` tuple. Copyable, cheap for numeric addresses.
 ///

@@ -7,12 +7,12 @@
 // in tcp.hpp, udp_endpoint in udp.hpp, the Unix-domain unix_listener, unix_stream and
 // unix_datagram in unix.hpp (what they share with TCP and UDP is in detail/basic_*.hpp), raw
 // descriptors (Python's fileno=) in descriptor.hpp. Timeouts are in timeout.hpp, console input in
-// console.hpp, errors in error.hpp, addresses in address.hpp; task, run, sleep and task_scope in
-// task.hpp; event.hpp and channel.hpp let coroutines wake each other and hand each other values.
-// Each header's implementation is the .cpp of the same name under lib/src/ (run.cpp for
-// task.hpp), and its unit test is tests/unit/<name>_test.cpp. Anything in cosock::detail or
-// a detail/ folder is plumbing you can skip on a first read; docs/design.md says why it is built
-// the way it is.
+// console.hpp, errors in error.hpp, addresses in address.hpp, name lookups in resolve.hpp; task,
+// run, sleep and scopes in task.hpp; event.hpp and channel.hpp let coroutines wake each other and
+// hand each other values. Each header's implementation is the .cpp of the same name under
+// lib/src/ (run.cpp for task.hpp), and its unit test is tests/unit/<name>_test.cpp. Anything in
+// cosock::detail or a detail/ folder is plumbing you can skip on a first read; docs/design.md
+// says why it is built the way it is.
 #pragma once
 
 // In reading order, not alphabetical:
@@ -20,6 +20,7 @@
 #include <cosock/task.hpp>
 #include <cosock/error.hpp>
 #include <cosock/address.hpp>
+#include <cosock/resolve.hpp>
 #include <cosock/tcp.hpp>
 #include <cosock/udp.hpp>
 #include <cosock/unix.hpp>

@@ -24,6 +24,8 @@ enum class errc {
     not_open,          ///< an operation on a closed or moved-from socket
     /// a datagram longer than the buffer of `udp_endpoint::recv_from` / `recv` (not silently cut)
     datagram_truncated,
+    /// a host name that resolves to no address (of the family asked for)
+    no_addresses,
 };
 
 /// The category of `cosock::errc`; its name is "cosock".

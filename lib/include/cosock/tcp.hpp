@@ -25,6 +25,17 @@
 
 namespace cosock {
 
+/// How `tcp_stream::connect` races the addresses of a host name (Happy Eyeballs, RFC 8305). The
+/// defaults are the RFC's.
+struct connect_options {
+    /// How long an attempt may stay unanswered before the next address is tried beside it (an
+    /// attempt that fails starts the next one at once). At least 10 ms (RFC 8305 section 5).
+    std::chrono::steady_clock::duration attempt_delay = std::chrono::milliseconds(250);
+    /// How long to wait for the IPv6 answer once the IPv4 one has come, before connecting over
+    /// IPv4 alone (IPv6 addresses that come later still join the race).
+    std::chrono::steady_clock::duration resolution_delay = std::chrono::milliseconds(50);
+};
+
 /// A connected TCP socket (Python: the `conn` of `conn, addr = sk.accept()`, or a socket after
 /// `connect`). Move-only; closing is the destructor's job, or `close()`.
 ///
@@ -67,12 +78,21 @@ public:
     static tcp_stream from_fd(int fd);
     static tcp_stream from_fd(boost::asio::any_io_executor executor, int fd);
 
-    /// Connects to `to`, resolving a host name first (asynchronously) and trying each address it
-    /// resolves to. Operation yielding the `tcp_stream`.
+    /// Connects to `to`. Operation yielding the `tcp_stream`. A numeric address is connected to
+    /// directly. A host name is connected to as RFC 8305 (Happy Eyeballs v2) says: its IPv6 and
+    /// IPv4 addresses are looked up at once, off the event loop's thread (`cosock::resolve`);
+    /// attempts start with the first answer (an IPv4 answer waits `resolution_delay` for the IPv6
+    /// one), alternate between the families (IPv6 first), and a new one starts every
+    /// `attempt_delay` while the earlier ones are pending, or at once when one fails. The first
+    /// connection wins; the other attempts are closed before connect completes. The timeout
+    /// (`cosock::timeout(d, op)`, else the process default) and cancellation cover all of it.
     /// Errors: "connect to 127.0.0.1:7777: Connection refused", "connect to nosuch.invalid:80: Host
-    /// not found (authoritative)". Python: `sk.connect(('127.0.0.1', 8898))`.
-    static auto connect(address to);
-    static auto connect(boost::asio::any_io_executor executor, address to);
+    /// not found (authoritative)", and for a name every address tried with its reason, in the
+    /// order tried: "connect to example.test:80: [::1]:80: Connection refused; 127.0.0.1:80:
+    /// Connection refused" (`code()` is the last one's). Python: `sk.connect(('127.0.0.1', 8898))`;
+    /// for names `socket.create_connection(addr)`, and asyncio's `happy_eyeballs_delay`.
+    static auto connect(address to, connect_options options = {});
+    static auto connect(boost::asio::any_io_executor executor, address to, connect_options options = {});
 
     /// Socket options (Python: `setsockopt`). Each throws `cosock::error` on failure.
     void set_no_delay(bool on);
@@ -112,9 +132,12 @@ public:
 
     tcp_listener() = default;
 
-    /// Binds and listens on `at` (a name such as "localhost" is resolved now, blocking, like
-    /// Python's bind). Uses the event loop of `cosock::run`. Errors: "bind to 127.0.0.1:8898:
-    /// Address already in use".
+    /// Binds and listens on `at`: a numeric address, or "localhost" (127.0.0.1: RFC 6761 reserves
+    /// the name for loopback, so no lookup is needed). Any other host name is refused rather than
+    /// looked up: bind is not an operation, and a lookup could block the event loop for seconds;
+    /// resolve it first with `co_await cosock::resolve(...)`. Uses the event loop of `cosock::run`.
+    /// Errors: "bind to 127.0.0.1:8898: Address already in use", "bind to example.test:8898: a
+    /// host name: resolve it first (co_await cosock::resolve), ..." (`errc::bad_address`).
     static tcp_listener bind(const address& at, const listen_options& options = {});
     static tcp_listener bind(boost::asio::any_io_executor executor, const address& at,
                              const listen_options& options = {});

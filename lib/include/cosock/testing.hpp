@@ -6,7 +6,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -25,6 +27,7 @@
 #include <boost/asio/query.hpp>
 #include <boost/asio/socket_base.hpp>
 
+#include <cosock/address.hpp>
 #include <cosock/detail/basic_stream.hpp>
 #include <cosock/export.hpp>
 #include <cosock/task.hpp>
@@ -88,6 +91,35 @@ COSOCK_EXPORT task<void> advance(std::chrono::steady_clock::duration d);
 /// Returns once every other task of the loop waits (under `run_with_virtual_time`), before
 /// virtual time jumps: what a test does next sees the others settled. Trio: `wait_all_tasks_blocked`.
 COSOCK_EXPORT task<void> wait_all_tasks_blocked();
+
+/// While it lives, every name lookup of cosock (`cosock::resolve`, `tcp_stream::connect` by name,
+/// `udp_endpoint::connect` and `resolve`) asks `lookup` instead of the system: names resolve to
+/// the addresses a test chooses, slowly, never, or not at all, without DNS. Process-wide, since
+/// lookups run on helper threads; a newer override hides an older one until it is destroyed.
+/// `lookup(host, port, family)` runs on the lookup's helper thread, so it may block (on a latch
+/// the test releases); numeric hosts never reach it. It returns numeric addresses with their
+/// ports (usually `port`), of which cosock keeps those of `family` when one is asked for; none
+/// left fails the lookup with `errc::no_addresses`. To fail it otherwise, throw a
+/// `std::system_error` or `boost::system::system_error`: its code is the lookup's error.
+///
+/// Example:
+///     cosock::testing::resolver_override names([](const std::string& host, int port, auto) {
+///         if (host != "db.test") throw boost::system::system_error(boost::asio::error::host_not_found);
+///         return std::vector<cosock::address>{{"127.0.0.1", port}};
+///     });
+///     auto conn = co_await cosock::tcp_stream::connect({"db.test", listener_port});
+class COSOCK_EXPORT resolver_override {
+public:
+    using function = std::function<std::vector<address>(const std::string& host, int port,
+                                                        std::optional<address_family> family)>;
+    explicit resolver_override(function lookup);
+    ~resolver_override();  // the override before this one is in force again
+    resolver_override(const resolver_override&) = delete;
+    resolver_override& operator=(const resolver_override&) = delete;
+
+private:
+    std::shared_ptr<const function> previous_;
+};
 
 }  // namespace cosock::testing
 

@@ -24,9 +24,6 @@ namespace cosock {
 /// What `udp_endpoint::recv_from_into` received: size, sender, truncated, full_size.
 using datagram_info = basic_datagram_info<address>;
 
-/// The IP version of an unbound endpoint (Python: `socket.AF_INET`, `socket.AF_INET6`).
-enum class address_family { v4, v6 };
-
 /// How `udp_endpoint::bind` sets up the socket. The defaults are Python's: no sharing of ports.
 struct udp_options {
     /// SO_REUSEADDR: several sockets may bind the same port (multicast receivers do).
@@ -58,7 +55,8 @@ struct udp_options {
 ///
 /// Operations take numeric addresses ("127.0.0.1:9000", "[::1]:9000"): a host name costs a DNS
 /// lookup per datagram in Python, which an event loop cannot afford. `resolve` turns a name into
-/// an address once; `bind` and `connect` resolve names themselves (blocking, like Python's).
+/// an address once, and `connect` resolves one itself, both off the event loop's thread
+/// (`cosock::resolve`); `bind` takes a numeric address or "localhost".
 ///
 /// Example:
 ///     auto sk = cosock::udp_endpoint::bind({"127.0.0.1", 9000});
@@ -71,9 +69,12 @@ public:
     /// Adopts an open Asio socket, bound or not, connected or not (Python: `socket(fileno=fd)`).
     explicit udp_endpoint(socket_type socket);
 
-    /// Binds to `at` (a name such as "localhost" is resolved now, blocking, like Python's bind).
-    /// Uses the event loop of `cosock::run`. Errors: "bind to 127.0.0.1:9000: Address already in
-    /// use". Python: `sk = socket.socket(type=SOCK_DGRAM); sk.bind(('127.0.0.1', 9000))`.
+    /// Binds to `at`: a numeric address, or "localhost" (127.0.0.1). Any other host name is
+    /// refused rather than looked up: bind is not an operation, and a lookup could block the event
+    /// loop for seconds; resolve it first with `co_await cosock::resolve(...)`. Uses the event loop
+    /// of `cosock::run`. Errors: "bind to 127.0.0.1:9000: Address already in use", "bind to
+    /// example.test:9000: a host name: resolve it first (co_await cosock::resolve), ...".
+    /// Python: `sk = socket.socket(type=SOCK_DGRAM); sk.bind(('127.0.0.1', 9000))`.
     static udp_endpoint bind(const address& at, const udp_options& options = {});
     static udp_endpoint bind(boost::asio::any_io_executor executor, const address& at,
                              const udp_options& options = {});
@@ -88,17 +89,24 @@ public:
     /// `open` with the family that can reach `peer`: IPv6 for an IPv6 address, else IPv4.
     static udp_endpoint open_for(const address& peer);
 
-    /// The numeric address that `a` names: `a` itself when numeric, else the first address a
-    /// DNS lookup (blocking) gives for it. Errors: "resolve nosuch.invalid:9000: Host not found
-    /// (authoritative)". Python: `socket.getaddrinfo(host, port, type=SOCK_DGRAM)[0][4]`.
-    static address resolve(const address& a);
+    /// The numeric address that `a` names: `a` itself when numeric, else the first address that
+    /// `cosock::resolve(a)` yields. Operation yielding the `address`. Errors: "resolve
+    /// nosuch.invalid:9000: Host not found (authoritative)".
+    /// Python: `socket.getaddrinfo(host, port, type=SOCK_DGRAM)[0][4]`.
+    ///
+    /// Example:
+    ///     auto ip_port = co_await cosock::udp_endpoint::resolve(opt.address);
+    ///     auto sk = cosock::udp_endpoint::open_for(ip_port);
+    static auto resolve(const address& a);
 
     /// Fixes the peer: `send` goes there, and only its datagrams are received. A later datagram
     /// sent to a port where nobody listens makes the next receive fail with "recv from
-    /// 127.0.0.1:9999: Connection refused" (the kernel's ICMP report). Resolves a name (blocking).
-    /// Errors: "connect to [::1]:9000: Address family not supported by protocol".
-    /// Python: `sk.connect(('127.0.0.1', 9000))`.
-    void connect(const address& to);
+    /// 127.0.0.1:9999: Connection refused" (the kernel's ICMP report). Operation yielding the
+    /// peer's numeric address: a host name is resolved first (`cosock::resolve`, addresses of
+    /// the endpoint's IP version only); a numeric one completes at once. Errors: "connect to
+    /// [::1]:9000: Address family not supported by protocol". Python: `sk.connect(('127.0.0.1',
+    /// 9000))`.
+    [[nodiscard]] auto connect(const address& to);
 
     /// Socket options (Python: `setsockopt`). Each throws `cosock::error` on failure
     /// ("set SO_BROADCAST on 127.0.0.1:9000: Bad file descriptor").
@@ -140,3 +148,4 @@ public:
 }  // namespace cosock
 
 #include <cosock/detail/datagram_operations.hpp>
+#include <cosock/detail/udp_operations.hpp>

@@ -5,9 +5,11 @@
 
 #include <exception>
 #include <memory>
+#include <string>
 #include <tuple>
 #include <utility>
 
+#include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 
 #include <cosock/detail/watchdog.hpp>
@@ -15,20 +17,32 @@
 
 namespace cosock::detail {
 
-/// Resolves a host name and connects to the first address that answers (tcp.cpp).
-COSOCK_EXPORT task<std::tuple<error_code, tcp_stream>> resolve_and_connect(
-    boost::asio::any_io_executor executor, address to);
+/// What a failed connect names: the target and, after a host name's connect failed, the addresses
+/// it tried before the last one with their errors ("[::1]:80: Connection refused; 127.0.0.1:80"):
+/// the operation's message adds the last one's error. Null `tried` for a numeric address.
+struct connect_target {
+    address to;
+    std::shared_ptr<std::string> tried;
+};
+
+/// Connects to a host name the Happy Eyeballs way (tcp.cpp); on failure after attempts, fills
+/// `tried` and yields the last attempt's error.
+COSOCK_EXPORT task<std::tuple<error_code, tcp_stream>> connect_by_name(boost::asio::any_io_executor executor,
+                                                                       address to, connect_options options,
+                                                                       std::shared_ptr<std::string> tried);
 
 /// Connects `to` (numeric or a name) and completes `handler(error_code, tcp_stream)`.
 template <class Handler>
-void start_connect(const boost::asio::any_io_executor& executor, const address& to, Handler handler) {
+void start_connect(const boost::asio::any_io_executor& executor, const connect_target& target,
+                   const connect_options& options, Handler handler) {
+    const auto& to = target.to;
     if (!to.is_numeric()) {
         auto done = [](auto&& h, std::exception_ptr e, std::tuple<error_code, tcp_stream> result) {
             auto& [ec, stream] = result;
             if (e) ec = boost::asio::error::operation_aborted;  // cancelled before it began
             std::move(h)(ec, std::move(stream));
         };
-        boost::asio::co_spawn(executor, resolve_and_connect(executor, to),
+        boost::asio::co_spawn(executor, connect_by_name(executor, to, options, target.tried),
                               intercept{std::move(handler), std::move(done)});
         return;
     }
@@ -43,21 +57,32 @@ void start_connect(const boost::asio::any_io_executor& executor, const address& 
 
 }  // namespace cosock::detail
 
+/// "example.test:80", or "example.test:80: [::1]:80: Connection refused; 127.0.0.1:80" once a
+/// host name's attempts have failed.
+template <>
+struct fmt::formatter<cosock::detail::connect_target> : fmt::formatter<std::string_view> {
+    template <class FormatContext>
+    auto format(const cosock::detail::connect_target& t, FormatContext& ctx) const {
+        auto text = t.tried && !t.tried->empty() ? t.to.to_string() + ": " + *t.tried : t.to.to_string();
+        return fmt::formatter<std::string_view>::format(text, ctx);
+    }
+};
+
 namespace cosock {
 
-inline auto tcp_stream::connect(boost::asio::any_io_executor executor, address to) {
+inline auto tcp_stream::connect(boost::asio::any_io_executor executor, address to, connect_options options) {
+    detail::connect_target target{to, to.is_numeric() ? nullptr : std::make_shared<std::string>()};
     return detail::make_operation<tcp_stream>(
-        "connect to", to, detail::default_timeout(),
-        [executor, to](auto handler, detail::clock::duration timeout) {
-            if (timeout <= detail::clock::duration::zero())
-                return detail::start_connect(executor, to, std::move(handler));
-            detail::start_with_timer(executor, timeout, std::move(handler),
-                                     [&](auto h) { detail::start_connect(executor, to, std::move(h)); });
+        "connect to", target, detail::default_timeout(),
+        [executor, target, options](auto handler, detail::clock::duration timeout) {
+            detail::start_with_timer(executor, timeout, std::move(handler), [&](auto h) {
+                detail::start_connect(executor, target, options, std::move(h));
+            });
         });
 }
 
-inline auto tcp_stream::connect(address to) {
-    return connect(detail::current_executor(), std::move(to));
+inline auto tcp_stream::connect(address to, connect_options options) {
+    return connect(detail::current_executor(), std::move(to), options);
 }
 
 }  // namespace cosock
