@@ -85,8 +85,8 @@ cosock::task<void> answer(cosock::udp_endpoint& so, inbox& box, cosock::channel<
             co_await box.arrived.wait();
         }
         auto [addr, text] = co_await route(std::move(*info), *box.last);  //     at = re.fullmatch(...)
-        co_await so.send_to(text, addr);                         //     so.sendto(info..., addr)
-        if (--box.unanswered > 0) prompt();                      // (the next message's turn)
+        co_await so.send_to(text, addr);                                  //     so.sendto(info..., addr)
+        if (--box.unanswered > 0) prompt();                               // (the next message's turn)
     }
     chat.cancel();  // break: the other halves too
 }
