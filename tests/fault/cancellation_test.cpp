@@ -660,12 +660,11 @@ COSOCK_CO_TEST(connect_under_every_cancellation) {
     };
     {  // before start: nobody ever connects
         launched op;
-        launch(
-            [&]() -> cosock::task<std::string> {
-                co_await cosock_test::yield();
-                co_return co_await connect();
-            }(),
-            op);
+        auto body = [&]() -> cosock::task<std::string> {
+            co_await cosock_test::yield();
+            co_return co_await connect();
+        };
+        launch(body(), op);
         op.cancel();
         co_await wait_until(op.done());
         BOOST_TEST(is_cancelled(op.error()), what(op.error()));
@@ -678,12 +677,11 @@ COSOCK_CO_TEST(connect_under_every_cancellation) {
         co_await turns(3);  // the timed-out connect's socket is closed once its handler is gone
         int before = open_descriptors();
         launched op;
-        launch(
-            [&]() -> cosock::task<std::string> {
-                auto s = co_await cosock::tcp_stream::connect(full.listener.local_address());
-                co_return "connected";
-            }(),
-            op);
+        auto body = [&]() -> cosock::task<std::string> {
+            auto s = co_await cosock::tcp_stream::connect(full.listener.local_address());
+            co_return "connected";
+        };
+        launch(body(), op);
         co_await turns(3);
         BOOST_TEST(!op.done());
         auto start = clock_type::now();
@@ -777,12 +775,11 @@ COSOCK_CO_TEST(send_under_every_cancellation) {
     {  // before start: nothing reaches the peer
         auto p = co_await connect_pair();
         launched op;
-        launch(
-            [&]() -> cosock::task<std::string> {
-                co_await cosock_test::yield();
-                co_return std::to_string(co_await p.server.send("ping"));
-            }(),
-            op);
+        auto body = [&]() -> cosock::task<std::string> {
+            co_await cosock_test::yield();
+            co_return std::to_string(co_await p.server.send("ping"));
+        };
+        launch(body(), op);
         op.cancel();
         co_await wait_until(op.done());
         BOOST_TEST(is_cancelled(op.error()), what(op.error()));
@@ -794,11 +791,10 @@ COSOCK_CO_TEST(send_under_every_cancellation) {
     {  // while pending: the peer gets a prefix of the data, then what is sent next
         auto p = co_await connect_slow_reader_pair();
         launched op;
-        launch(
-            [&]() -> cosock::task<std::string> {
-                co_return std::to_string(co_await p.server.send(big_payload()));
-            }(),
-            op);
+        auto body = [&]() -> cosock::task<std::string> {
+            co_return std::to_string(co_await p.server.send(big_payload()));
+        };
+        launch(body(), op);
         co_await turns(10);
         BOOST_TEST(!op.done());
         op.cancel();
@@ -816,11 +812,10 @@ COSOCK_CO_TEST(send_under_every_cancellation) {
         int completed = 0, aborted = 0;
         for (int k = 0; k < 6; ++k) {
             launched op;
-            launch(
-                [&]() -> cosock::task<std::string> {
-                    co_return std::to_string(co_await p.server.send("ping"));
-                }(),
-                op);
+            auto body = [&]() -> cosock::task<std::string> {
+                co_return std::to_string(co_await p.server.send("ping"));
+            };
+            launch(body(), op);
             co_await turns(k);
             op.cancel();
             co_await wait_until(op.done());
@@ -864,11 +859,10 @@ COSOCK_CO_TEST(send_under_every_cancellation) {
          {true, false}) {  // the sender destroyed / closed: the peer sees a prefix, then the end
         auto p = co_await connect_slow_reader_pair();
         launched op;
-        launch(
-            [&]() -> cosock::task<std::string> {
-                co_return std::to_string(co_await p.server.send(big_payload()));
-            }(),
-            op);
+        auto body = [&]() -> cosock::task<std::string> {
+            co_return std::to_string(co_await p.server.send(big_payload()));
+        };
+        launch(body(), op);
         co_await turns(10);
         if (destroy)
             p.server = cosock::tcp_stream();
@@ -901,12 +895,11 @@ COSOCK_CO_TEST(udp_sends_under_every_cancellation) {
         };
         {
             launched op;
-            launch(
-                [&]() -> cosock::task<std::string> {
-                    co_await cosock_test::yield();
-                    co_return co_await send("dgram");
-                }(),
-                op);
+            auto body = [&]() -> cosock::task<std::string> {
+                co_await cosock_test::yield();
+                co_return co_await send("dgram");
+            };
+            launch(body(), op);
             op.cancel();
             co_await wait_until(op.done());
             BOOST_TEST(is_cancelled(op.error()), what(op.error()));
@@ -942,13 +935,12 @@ COSOCK_CO_TEST(udp_sends_under_every_cancellation) {
             int completed = 0;
             for (int round = 0; round < 10; ++round) {
                 launched op;
-                launch(
-                    [&]() -> cosock::task<std::string> {
-                        auto n = connected ? co_await cosock::timeout(1us, sender.send("dgram"))
-                                           : co_await cosock::timeout(1us, sender.send_to("dgram", to));
-                        co_return std::to_string(n);
-                    }(),
-                    op);
+                auto body = [&]() -> cosock::task<std::string> {
+                    auto n = connected ? co_await cosock::timeout(1us, sender.send("dgram"))
+                                       : co_await cosock::timeout(1us, sender.send_to("dgram", to));
+                    co_return std::to_string(n);
+                };
+                launch(body(), op);
                 co_await wait_until(op.done());
                 auto got = co_await received();
                 BOOST_TEST((op.error() ? got == "<nothing>" : got == "dgram"), what(op.error()));
@@ -985,13 +977,12 @@ COSOCK_CO_TEST(serve_under_every_cancellation) {
         auto listener = cosock::tcp_listener::bind({"127.0.0.1", 0});
         fd_owner client(raw_connect(listener.local_address()));
         launched op;
-        launch(
-            [&]() -> cosock::task<std::string> {
-                co_await cosock_test::yield();
-                co_await listener.serve(greet, options);
-                co_return "";
-            }(),
-            op);
+        auto body = [&]() -> cosock::task<std::string> {
+            co_await cosock_test::yield();
+            co_await listener.serve(greet, options);
+            co_return "";
+        };
+        launch(body(), op);
         op.cancel();
         co_await wait_until(op.done());
         BOOST_TEST(is_cancelled(op.error()), what(op.error()));
@@ -1003,12 +994,11 @@ COSOCK_CO_TEST(serve_under_every_cancellation) {
         auto listener = cosock::tcp_listener::bind({"127.0.0.1", 0});
         auto at = listener.local_address();
         launched op;
-        launch(
-            [&]() -> cosock::task<std::string> {
-                co_await listener.serve(greet, options);
-                co_return "";
-            }(),
-            op);
+        auto body = [&]() -> cosock::task<std::string> {
+            co_await listener.serve(greet, options);
+            co_return "";
+        };
+        launch(body(), op);
         fd_owner client(raw_connect(at));
         auto hi = co_await first_words(client.fd);
         BOOST_TEST(hi == "hi\n");
@@ -1026,12 +1016,11 @@ COSOCK_CO_TEST(serve_under_every_cancellation) {
         for (int k = 0; k < 6; ++k) {
             auto listener = cosock::tcp_listener::bind({"127.0.0.1", 0});
             launched op;
-            launch(
-                [&]() -> cosock::task<std::string> {
-                    co_await listener.serve(greet, options);
-                    co_return "";
-                }(),
-                op);
+            auto body = [&]() -> cosock::task<std::string> {
+                co_await listener.serve(greet, options);
+                co_return "";
+            };
+            launch(body(), op);
             co_await turns(2);
             fd_owner client(raw_connect(listener.local_address()));
             co_await turns(k);
@@ -1087,12 +1076,11 @@ COSOCK_CO_TEST(serve_under_every_cancellation) {
     {  // the listener closed: serve ends normally
         auto listener = cosock::tcp_listener::bind({"127.0.0.1", 0});
         launched op;
-        launch(
-            [&]() -> cosock::task<std::string> {
-                co_await listener.serve(greet, options);
-                co_return "returned";
-            }(),
-            op);
+        auto body = [&]() -> cosock::task<std::string> {
+            co_await listener.serve(greet, options);
+            co_return "returned";
+        };
+        launch(body(), op);
         co_await turns(3);
         listener.close();
         co_await wait_until(op.done());

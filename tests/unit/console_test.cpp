@@ -175,7 +175,8 @@ COSOCK_CO_TEST(lines_from_a_pipe_come_one_per_input_and_the_rest_waits) {
 COSOCK_CO_TEST(an_empty_file_is_the_end_at_once) {
     temp_file f("");
     cosock::detail::console c(f.fd(), nullptr);
-    auto got = co_await c.input(co_await boost::asio::this_coro::executor, "");
+    auto executor = co_await boost::asio::this_coro::executor;
+    auto got = co_await c.input(executor, "");
     BOOST_TEST(!got.has_value());
 }
 

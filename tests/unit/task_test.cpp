@@ -29,7 +29,8 @@ cosock::task<void> wait_forever(bool& started, bool& unwound) {
         ~on_exit() { flag = true; }
     } guard{unwound};
     started = true;
-    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, 1h);
+    auto executor = co_await boost::asio::this_coro::executor;
+    boost::asio::steady_timer timer(executor, 1h);
     co_await timer.async_wait(boost::asio::use_awaitable);
 }
 
@@ -113,13 +114,14 @@ COSOCK_CO_TEST(the_destructor_cancels_running_children) {
 COSOCK_CO_TEST(cancelling_the_joiner_cancels_the_children_first) {
     bool started = false, unwound = false, joined = false;
     boost::asio::cancellation_signal cancel;
+    auto executor = co_await boost::asio::this_coro::executor;
+    auto joiner = [&]() -> cosock::task<void> {  // named: it outlives the coroutine
+        cosock::task_scope scope;
+        scope.spawn(wait_forever(started, unwound));
+        co_await scope.join();
+    };
     boost::asio::co_spawn(
-        co_await boost::asio::this_coro::executor,
-        [&]() -> cosock::task<void> {
-            cosock::task_scope scope;
-            scope.spawn(wait_forever(started, unwound));
-            co_await scope.join();
-        }(),
+        executor, joiner(),
         boost::asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr) { joined = true; }));
     co_await until(started);
     cancel.emit(boost::asio::cancellation_type::terminal);

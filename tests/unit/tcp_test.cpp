@@ -171,7 +171,8 @@ COSOCK_CO_TEST(a_port_already_in_use_is_a_clear_bind_error) {
                e.code() == std::errc::address_in_use;
     });
     std::error_code ec;
-    auto second = cosock::tcp_listener::bind(co_await boost::asio::this_coro::executor, at, {}, ec);
+    auto executor = co_await boost::asio::this_coro::executor;
+    auto second = cosock::tcp_listener::bind(executor, at, {}, ec);
     BOOST_TEST((ec == std::errc::address_in_use));
     BOOST_TEST(!second.is_open());
 }
@@ -182,7 +183,8 @@ COSOCK_CO_TEST(a_peer_reset_mid_read_is_a_clear_error) {
     bool done = false;
     std::exception_ptr error;
     boost::asio::cancellation_signal unused;
-    start_cancellable(p.server.recv(100), unused, done, error, co_await boost::asio::this_coro::executor);
+    auto executor = co_await boost::asio::this_coro::executor;
+    start_cancellable(p.server.recv(100), unused, done, error, executor);
     co_await cosock_test::yield();
     p.client.close();  // RST
     co_await until(done);

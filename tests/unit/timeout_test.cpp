@@ -190,13 +190,13 @@ COSOCK_CO_TEST(cancellation_during_a_timed_wait_is_a_cancellation_not_a_timeout)
     boost::asio::cancellation_signal cancel;
     std::exception_ptr error;
     bool done = false;
-    boost::asio::co_spawn(
-        co_await boost::asio::this_coro::executor,
-        [&]() -> cosock::task<void> { (void)co_await p.server.recv(10); }(),
-        boost::asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
-            error = e;
-            done = true;
-        }));
+    auto executor = co_await boost::asio::this_coro::executor;
+    auto receive = [&]() -> cosock::task<void> { (void)co_await p.server.recv(10); };  // outlives it
+    boost::asio::co_spawn(executor, receive(),
+                          boost::asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
+                              error = e;
+                              done = true;
+                          }));
     co_await cosock_test::yield();
     cancel.emit(boost::asio::cancellation_type::terminal);
     for (int i = 0; !done && i < 10000; ++i) co_await cosock_test::yield();
@@ -272,7 +272,8 @@ cosock::task<int> after_a_sleep(std::chrono::milliseconds d, int value) {
 COSOCK_CO_TEST(a_zero_timeout_is_no_timeout_in_every_face) {
     auto value = co_await cosock::fail_after(0s, after_a_sleep(20ms, 1));
     auto moved = co_await cosock::move_on_after(0s, after_a_sleep(20ms, 2));
-    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, 20ms);
+    auto executor = co_await boost::asio::this_coro::executor;
+    boost::asio::steady_timer timer(executor, 20ms);
     auto waited = co_await error_of(cosock::timeout(0s, timer.async_wait(boost::asio::deferred)));
     auto p = co_await connect_pair();
     co_await p.client.send("x");

@@ -316,8 +316,9 @@ COSOCK_CO_TEST(recv_from_into_and_send_to_allocate_nothing_in_steady_state) {
     bool echo_done = false;
     std::exception_ptr echo_error;
     boost::asio::cancellation_signal unused;
+    auto executor = co_await boost::asio::this_coro::executor;
     boost::asio::co_spawn(
-        co_await boost::asio::this_coro::executor,
+        executor,
         [](cosock::udp_endpoint& server) -> cosock::task<void> {
             std::array<char, 64> in{};
             for (;;) {
