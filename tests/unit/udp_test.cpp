@@ -536,6 +536,7 @@ COSOCK_CO_TEST(udp_an_ipv6_multicast_group_can_be_joined_and_left_on_loopback) {
                                                      "join_group ff01::4242 via no-such-interface on "
                                                      "[::]:0: No such device");
                           });
+    co_return;
 }
 
 BOOST_AUTO_TEST_SUITE_END()
