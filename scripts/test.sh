@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test.sh — the README's test command: installs what is missing, then builds and runs the
-# tests four ways (presets of CMakePresets.json): `dev`, a Debug build with warnings as errors;
-# `asan`, the same under AddressSanitizer and UndefinedBehaviorSanitizer; `tsan`, under
+# tests four ways (presets of CMakePresets.json): `dev`, a Debug build optimised at -O2 (assertions
+# kept, warnings as errors), so that the unit and fault tests also run optimised code; `asan`, a
+# Debug build under AddressSanitizer and UndefinedBehaviorSanitizer; `tsan`, under
 # ThreadSanitizer (unit, integration and fault tests); and `fuzz`, a 15 s smoke run of each
 # libFuzzer target of tests/fuzz (clang 14). About half an hour on a fresh 2-core machine.
 set -euo pipefail

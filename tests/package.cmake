@@ -1,5 +1,5 @@
 # tests/package.cmake (included by tests/CMakeLists.txt): cosock used as a package, label `package`,
-# and the lint checks (the GitHub workflow file, clang-format), label `lint`.
+# and the lint checks (the GitHub workflow file, clang-format, coroutine lambdas), label `lint`.
 #
 # package.install            cmake --install this build into build/tests/package/prefix (fresh)
 # package.find_package       tests/consumer built against that prefix with find_package, then run
@@ -89,6 +89,12 @@ add_test(NAME lint.workflow
   COMMAND "${Python3_EXECUTABLE}" "${CMAKE_CURRENT_SOURCE_DIR}/lint_workflow.py"
           "${cosock_SOURCE_DIR}/.github/workflows/ci.yml")
 set_tests_properties(lint.workflow PROPERTIES LABELS lint TIMEOUT 60)
+
+# Coroutine lambdas whose closure dies before the coroutine runs, and co_await in co_spawn's
+# arguments (tests/lint_coroutine_lambdas.py says why both break; it tests itself first).
+add_test(NAME lint.coroutine_lambdas
+  COMMAND "${Python3_EXECUTABLE}" "${CMAKE_CURRENT_SOURCE_DIR}/lint_coroutine_lambdas.py" "${cosock_SOURCE_DIR}")
+set_tests_properties(lint.coroutine_lambdas PROPERTIES LABELS lint TIMEOUT 60)
 
 # Every tracked C++ file as clang-format 14 (the version the GitHub lint job uses) writes it;
 # skipped when clang-format-14 or git is missing (scripts/setup.sh installs clang-format-14).

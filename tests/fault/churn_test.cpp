@@ -67,7 +67,8 @@ cosock::task<void> run_churn(std::size_t cycles) {
         bool served = false;
         std::exception_ptr serve_error;
         asio::cancellation_signal stop;
-        asio::co_spawn(co_await asio::this_coro::executor,
+        auto executor = co_await asio::this_coro::executor;
+        asio::co_spawn(executor,
                        listener.serve(
                            [&running](cosock::tcp_stream conn, cosock::address) -> cosock::task<void> {
                                ++running;

@@ -28,18 +28,9 @@ def built(name='echo_server'):
                                'set COSOCK_EXAMPLES_DIR to the folder of the built examples')
 
 
-def _sanitized():
-    try:
-        return b'__asan_init' in (EXAMPLES_DIR / 'echo_server').read_bytes()
-    except OSError:
-        return False
-
-
-# Sanitized programs start and stop several times slower, and so does everything on a machine
-# busier than its cores (ctest -j2 beside a build): time limits are multiplied by SLOW, which is 1
-# on an idle machine, so there the limits are the issue's own (exit within 1 s, ...).
-SANITIZED = _sanitized()
-SLOW = (4 if SANITIZED else 1) * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+# The slow factor of a sanitized build or a busy machine: harness.SLOW, the one definition.
+SANITIZED = bool(harness.SANITIZER)
+SLOW = harness.SLOW
 
 
 class Process(harness.Process):

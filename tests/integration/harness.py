@@ -25,6 +25,29 @@ EXAMPLES_DIR = Path(os.environ.get('COSOCK_EXAMPLES_DIR', ''))
 LANGUAGES = ('cpp', 'python')
 
 
+def _sanitizer():
+    """'address' or 'thread' when the built examples carry that sanitizer, else ''."""
+    try:
+        data = (EXAMPLES_DIR / 'echo_server').read_bytes()
+    except OSError:
+        return ''
+    if b'__asan_init' in data:
+        return 'address'
+    if b'__tsan_init' in data:
+        return 'thread'
+    return ''
+
+
+# The one slow factor of the Python tests (tests/support/slow.hpp is the C++ one, the same
+# rule): what must stay on real time (programs starting, signals, the kernel) multiplies its
+# limits by SLOW = build factor x max(1, load average / cores). The build factor is 5 under a
+# sanitizer (ASan or TSan; how it was measured is in docs/robustness.md), else 1; the load part
+# covers a machine busier than its cores (ctest -j2 beside a build). On an idle machine, in the dev build, the
+# limits are the ones the tests state (exit within 1 s, ...).
+SANITIZER = _sanitizer()
+SLOW = (5 if SANITIZER else 1) * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+
+
 def command(name, language):
     """The command line of example NAME in LANGUAGE: the built C++ program or our Python one."""
     if language == 'python':
@@ -101,7 +124,7 @@ class Process:
         self.wait_blocked()
         self._signal(signal.SIGINT)
 
-    def wait_blocked(self, timeout=10):
+    def wait_blocked(self, timeout=None):
         """Wait until the program's main thread sleeps in a system call (accept, read, epoll_wait).
 
         A signal must reach a program that is waiting, not one that has printed its prompt and is
@@ -110,7 +133,7 @@ class Process:
         call then blocks for ever. /proc says when the call has begun. If the program never
         blocks within `timeout`, the signal goes anyway and the test's own checks judge the result.
         """
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (10 * SLOW if timeout is None else timeout)
         while self.popen.poll() is None and not _sleeps_in_a_system_call(self.popen.pid):
             if time.monotonic() > deadline:
                 return
@@ -178,8 +201,10 @@ def start(cmd, stdin_text=None):
     return Process(cmd, stdin_text)
 
 
-def wait_listening(proc, timeout=10):
-    """(host, port) from the server's first stdout line `listening on HOST:PORT`."""
+def wait_listening(proc, timeout=None):
+    """(host, port) from the server's first stdout line `listening on HOST:PORT` (within 10 s
+    times SLOW, unless `timeout` says otherwise)."""
+    timeout = 10 * SLOW if timeout is None else timeout
     first = proc.wait_for(lambda lines: lines[:1], timeout, '`listening on HOST:PORT`')[0]
     m = _LISTENING.fullmatch(first.rstrip('\n'))
     if not m:
@@ -188,17 +213,21 @@ def wait_listening(proc, timeout=10):
     return m[1], int(m[2])
 
 
-def wait_output(proc, pattern, count=1, timeout=10):
-    """Wait until stdout holds `count` matches of regex `pattern`; return re.findall's list."""
+def wait_output(proc, pattern, count=1, timeout=None):
+    """Wait until stdout holds `count` matches of regex `pattern` (within 10 s times SLOW unless
+    `timeout` says otherwise); return re.findall's list."""
+    timeout = 10 * SLOW if timeout is None else timeout
     def enough(lines):
         found = re.findall(pattern, ''.join(lines))
         return found if len(found) >= count else None
     return proc.wait_for(enough, timeout, f'{count} x {pattern!r} on stdout')
 
 
-def finish(proc, timeout=10):
-    """Close stdin, wait for the end: (returncode, stdout, stderr). On timeout the process
-    group is killed and AssertionError raised with what the program printed."""
+def finish(proc, timeout=None):
+    """Close stdin, wait for the end (within 10 s times SLOW unless `timeout` says otherwise):
+    (returncode, stdout, stderr). On timeout the process group is killed and AssertionError
+    raised with what the program printed."""
+    timeout = 10 * SLOW if timeout is None else timeout
     proc.close_stdin()
     try:
         proc.popen.wait(timeout)

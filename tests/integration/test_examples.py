@@ -17,8 +17,8 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (EXAMPLES_DIR, LANGUAGES, command, finish, python_example, start,  # noqa: E402
-                     wait_listening, wait_output)
+from harness import (EXAMPLES_DIR, LANGUAGES, SLOW, command, finish, python_example,  # noqa: E402
+                     start, wait_listening, wait_output)
 
 @unittest.skipUnless((EXAMPLES_DIR / 'tcp_hello_server').exists(),
                      'set COSOCK_EXAMPLES_DIR to the folder of the built examples')
@@ -34,7 +34,7 @@ class Examples(unittest.TestCase):
         host, port = wait_listening(proc)
         return proc, ['--host', host, '--port', str(port)]
 
-    def ends(self, proc, code, timeout=10):
+    def ends(self, proc, code, timeout=None):
         rc, out, err = finish(proc, timeout)
         self.assertEqual(rc, code, proc.describe())
         if code == 0:
@@ -53,6 +53,8 @@ class Examples(unittest.TestCase):
                     self.assertRegex(server_out, r'^listening on 127\.0\.0\.1:\d+\nhello!\n$')
 
     def test_tcp_hello_over_ipv6(self):
+        if not ipv6_loopback():
+            self.skipTest('no ::1 here')
         server, where = self.server('tcp_hello_server', 'cpp', '--host', '::1')
         client = self.start(command('tcp_hello_client', 'cpp') + where)
         self.assertEqual(self.ends(client, 0)[0], 'hi\n')
@@ -117,10 +119,11 @@ class Chat(unittest.TestCase):
     def client(self, language, where, stdin_text=None):
         return self.start(command('tcp_chat_client', language) + where, stdin_text)
 
-    def ends(self, proc, code, timeout=10, interrupted=False):
+    def ends(self, proc, code, timeout=None, interrupted=False):
         """Wait for the exit with `code`; return stdout without the `listening on` line.
         `interrupted`: the program was sent SIGINT and must end by itself, its stdin still open
         (closing it at once would race the signal with end of input)."""
+        timeout = 10 * SLOW if timeout is None else timeout
         if interrupted:
             try:
                 proc.popen.wait(timeout)
@@ -233,6 +236,15 @@ class Chat(unittest.TestCase):
         self.assertEqual(self.ends(client, 130, interrupted=True), '>>>yo\n>>>')
 
 
+def raw_sockets():
+    """True when this process (and so the programs it starts) may open a raw ICMP socket."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP):
+            return True
+    except OSError:
+        return False
+
+
 def ipv6_loopback():
     """True when ::1 can be bound here."""
     try:
@@ -260,7 +272,7 @@ class Udp(unittest.TestCase):
         host, port = wait_listening(proc)
         return proc, ['--host', host, '--port', str(port)]
 
-    def ends(self, proc, code, timeout=10):
+    def ends(self, proc, code, timeout=None):
         rc, out, err = finish(proc, timeout)
         self.assertEqual(rc, code, proc.describe())
         if code in (0, 130):
@@ -305,7 +317,7 @@ class Udp(unittest.TestCase):
                 began = time.monotonic()
                 client = self.start(command('udp_hello_client', language)
                                     + ['--port', str(port), '--timeout', '0.5'])
-                out, err = self.ends(client, 1, timeout=5)
+                out, err = self.ends(client, 1, timeout=5 * SLOW)
                 took = time.monotonic() - began
                 self.assertEqual(out, '')
                 self.assertEqual(err, f'udp_hello_client: no answer from 127.0.0.1:{port} within 0.5 s\n')
@@ -380,7 +392,7 @@ class Udp(unittest.TestCase):
             with self.subTest(client=language):
                 client = self.start(command('udp_qq_client', language)
                                     + ['--port', str(port), '--timeout', '0.5'], stdin_text='hi\n')
-                out, err = self.ends(client, 1, timeout=5)
+                out, err = self.ends(client, 1, timeout=5 * SLOW)
                 self.assertEqual(out, 'One:')
                 self.assertEqual(err, f'udp_qq_client: no answer from 127.0.0.1:{port} within 0.5 s\n')
 
@@ -394,6 +406,12 @@ class Udp(unittest.TestCase):
         for line in out.splitlines()[:-1]:
             self.assertIn('"ping" -> "ping"', line)
         self.assertRegex(out.splitlines()[-1], r'icmp_seq=1 time=|skipped: needs CAP_NET_RAW')
+
+    def test_socket_families_pings_over_a_raw_socket(self):
+        if not raw_sockets():
+            self.skipTest('no CAP_NET_RAW: raw ICMP sockets need it')
+        out, _ = self.ends(self.start(command('socket_families', 'cpp')), 0)
+        self.assertRegex(out.splitlines()[-1], r'AF_INET\s+SOCK_RAW.*icmp_seq=1 time=')
 
     def test_echo_server_over_a_unix_socket(self):
         with tempfile.TemporaryDirectory() as folder:

@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import finish, python_example, start, wait_listening, wait_output  # noqa: E402
+from harness import SLOW, finish, python_example, start, wait_listening, wait_output  # noqa: E402
 
 
 class PythonPairs(unittest.TestCase):
@@ -28,7 +28,7 @@ class PythonPairs(unittest.TestCase):
         host, port = wait_listening(proc)
         return proc, ['--host', host, '--port', str(port)]
 
-    def ends(self, proc, code, timeout=10):
+    def ends(self, proc, code, timeout=None):
         """Wait for proc to exit with `code`; return its stdout (stderr must be empty on 0)."""
         rc, out, err = finish(proc, timeout)
         self.assertEqual(rc, code, proc.describe())
@@ -117,7 +117,7 @@ class PythonPairs(unittest.TestCase):
         _, port = self.silent_socket(socket.SOCK_DGRAM)
         began = time.monotonic()
         client = self.start('udp_hello_client', '--port', str(port), '--timeout', '0.5')
-        rc, out, err = finish(client, timeout=5)
+        rc, out, err = finish(client, timeout=5 * SLOW)
         self.assertEqual((rc, out), (1, ''))
         self.assertEqual(err, f'udp_hello_client: no answer from 127.0.0.1:{port} within 0.5 s\n')
         self.assertLess(time.monotonic() - began, 5)
@@ -157,7 +157,7 @@ class PythonPairs(unittest.TestCase):
     def test_timeout_server_without_client(self):
         began = time.monotonic()
         server, where = self.server('tcp_timeout_server', '--timeout', '0.5')
-        rc, out, err = finish(server, timeout=3)
+        rc, out, err = finish(server, timeout=3 * SLOW)
         self.assertLess(time.monotonic() - began, 3)
         self.assertEqual(rc, 1)
         self.assertEqual(err, f'tcp_timeout_server: accept on 127.0.0.1:{where[3]}: '
@@ -166,7 +166,7 @@ class PythonPairs(unittest.TestCase):
     def test_timeout_server_silent_client(self):
         server, where = self.server('tcp_timeout_server', '--timeout', '0.5')
         with socket.create_connection(('127.0.0.1', int(where[3])), timeout=5) as silent:
-            rc, out, err = finish(server, timeout=3)
+            rc, out, err = finish(server, timeout=3 * SLOW)
             self.assertEqual(rc, 1)
             self.assertEqual(err, 'tcp_timeout_server: recv from 127.0.0.1:%d: '
                                   'timed out after 0.5 s\n' % silent.getsockname()[1])

@@ -12,8 +12,8 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (EXAMPLES_DIR, LANGUAGES, command, finish, python_example, start,  # noqa: E402
-                     wait_listening, wait_output)
+from harness import (EXAMPLES_DIR, LANGUAGES, SLOW, command, finish, python_example,  # noqa: E402
+                     start, wait_listening, wait_output)
 
 @unittest.skipUnless((EXAMPLES_DIR / 'tcp_timeout_server').exists(),
                      'set COSOCK_EXAMPLES_DIR to the folder of the built examples')
@@ -30,7 +30,7 @@ class TimeoutPrograms(unittest.TestCase):
                 began = time.monotonic()
                 server = self.start(command('tcp_timeout_server', language) + ['--port', '0', '--timeout', '1'])
                 host, port = wait_listening(server)
-                rc, out, err = finish(server, timeout=10)
+                rc, out, err = finish(server, timeout=10 * SLOW)
                 took = time.monotonic() - began
                 self.assertEqual(rc, 1, server.describe())
                 self.assertEqual(err, f'tcp_timeout_server: accept on {host}:{port}: timed out after 1 s\n')
@@ -42,7 +42,7 @@ class TimeoutPrograms(unittest.TestCase):
                 server = self.start(command('tcp_timeout_server', language) + ['--port', '0', '--timeout', '0.5'])
                 host, port = wait_listening(server)
                 with socket.create_connection((host, port), timeout=5) as silent:
-                    rc, out, err = finish(server, timeout=10)
+                    rc, out, err = finish(server, timeout=10 * SLOW)
                     client = silent.getsockname()
                 self.assertEqual(rc, 1, server.describe())
                 self.assertEqual(err, f'tcp_timeout_server: recv from {client[0]}:{client[1]}: '
@@ -68,7 +68,7 @@ class TimeoutPrograms(unittest.TestCase):
         server = self.start(command('tcp_timeout_server', 'cpp') + ['--port', '0', '--timeout', '30'])
         wait_listening(server)
         server.interrupt()
-        rc, out, err = finish(server, timeout=10)
+        rc, out, err = finish(server, timeout=10 * SLOW)
         self.assertEqual((rc, err), (130, ''), server.describe())
 
 

@@ -15,12 +15,17 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cosock/task.hpp>
+#include <cosock/testing.hpp>
+
+#include "support/slow.hpp"
 
 namespace cosock_test {
 
 /// Runs `body` on a fresh io_context (the current cosock event loop meanwhile) and fails the
-/// test when it throws or has not finished within `limit`.
+/// test when it throws or has not finished within `limit` of real time, times the slow factor
+/// (support/slow.hpp): a hang guard, not a verdict on speed.
 inline void run_for(cosock::task<void> body, std::chrono::seconds limit = std::chrono::seconds(10)) {
+    limit = std::chrono::ceil<std::chrono::seconds>(scaled(limit));
     boost::asio::io_context context(1);
     cosock::detail::executor_scope scope(context.get_executor());
     bool done = false;
@@ -39,11 +44,12 @@ inline cosock::task<void> yield() {
     co_await boost::asio::post(co_await boost::asio::this_coro::executor, boost::asio::use_awaitable);
 }
 
-/// Lets the event loop run until `flag` is set; fails after `limit` (polls, first by turns of
-/// the loop, then every millisecond, so that waits on real time cost no CPU).
+/// Lets the event loop run until `flag` is set; fails after `limit` of real time, times the slow
+/// factor (polls, first by turns of the loop, then every millisecond, so that waits on real time
+/// cost no CPU; under virtual time the millisecond is virtual).
 inline cosock::task<void> wait_until(const bool& flag,
                                      std::chrono::steady_clock::duration limit = std::chrono::seconds(5)) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
+    auto deadline = std::chrono::steady_clock::now() + scaled(limit);
     for (int turn = 0; !flag; ++turn) {
         if (std::chrono::steady_clock::now() > deadline)
             throw std::runtime_error("condition never became true in time");
@@ -83,10 +89,32 @@ void start_cancellable(Op op, boost::asio::cancellation_signal& signal, bool& do
 
 }  // namespace cosock_test
 
-/// A test case whose body may co_await; it runs on its own event loop, bounded to 10 s.
+/// A test case whose body may co_await; it runs on its own event loop, bounded to 10 s of real
+/// time (times the slow factor).
 #define COSOCK_CO_TEST(name)                 \
     static cosock::task<void> name##_body(); \
     BOOST_AUTO_TEST_CASE(name) {             \
         cosock_test::run_for(name##_body()); \
     }                                        \
+    static cosock::task<void> name##_body()
+
+/// COSOCK_CO_TEST with Boost.Test decorators, e.g. `*boost::unit_test::precondition(...)`.
+#define COSOCK_CO_TEST_WITH(name, decorators) \
+    static cosock::task<void> name##_body();  \
+    BOOST_AUTO_TEST_CASE(name, decorators) {  \
+        cosock_test::run_for(name##_body());  \
+    }                                         \
+    static cosock::task<void> name##_body()
+
+/// A test case whose body may co_await, on virtual time (cosock::testing::run_with_virtual_time):
+/// every cosock timer runs on a clock that jumps to the next deadline when every task waits, so
+/// its verdict cannot depend on how fast the machine is. Bounded to 10 s of real time (times the
+/// slow factor). Give it no timeout on real I/O that is expected to complete: the clock may jump
+/// past it while the kernel is still delivering; the real-time bound is the guard there.
+#define COSOCK_VIRTUAL_TIME_TEST(name)                                                         \
+    static cosock::task<void> name##_body();                                                   \
+    BOOST_AUTO_TEST_CASE(name) {                                                               \
+        cosock::testing::run_with_virtual_time(name##_body(),                                  \
+                                               cosock_test::scaled(std::chrono::seconds(10))); \
+    }                                                                                          \
     static cosock::task<void> name##_body()

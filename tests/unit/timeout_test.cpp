@@ -39,9 +39,11 @@ cosock::task<std::string> error_of(Awaitable op) {
 
 BOOST_AUTO_TEST_SUITE(timeout)
 
-COSOCK_CO_TEST(a_per_operation_timeout_raises_timeout_error_naming_the_operation) {
+// On virtual time (as every test below whose verdict is about how long something took): the
+// clock jumps to the deadline, so the test takes no real time and cannot flake.
+COSOCK_VIRTUAL_TIME_TEST(a_per_operation_timeout_raises_timeout_error_naming_the_operation) {
     auto p = co_await connect_pair();
-    auto start = std::chrono::steady_clock::now();
+    auto start = cosock::testing::clock::now();
     std::error_code code;
     std::string message;
     try {
@@ -51,10 +53,10 @@ COSOCK_CO_TEST(a_per_operation_timeout_raises_timeout_error_naming_the_operation
         message = e.what();
         BOOST_TEST((e.timeout() == 50ms));
     }
-    auto took = std::chrono::steady_clock::now() - start;
+    auto took = cosock::testing::clock::now() - start;
     BOOST_TEST((code == std::errc::timed_out));
     BOOST_TEST(message == fmt::format("recv from {}: timed out after 0.05 s", p.client.local_address()));
-    BOOST_TEST((took >= 50ms && took < 5s));
+    BOOST_TEST((took == 50ms));  // exactly: the clock jumped to the deadline
 }
 
 COSOCK_CO_TEST(an_operation_within_its_timeout_returns_normally) {
@@ -190,13 +192,13 @@ COSOCK_CO_TEST(cancellation_during_a_timed_wait_is_a_cancellation_not_a_timeout)
     boost::asio::cancellation_signal cancel;
     std::exception_ptr error;
     bool done = false;
-    boost::asio::co_spawn(
-        co_await boost::asio::this_coro::executor,
-        [&]() -> cosock::task<void> { (void)co_await p.server.recv(10); }(),
-        boost::asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
-            error = e;
-            done = true;
-        }));
+    auto executor = co_await boost::asio::this_coro::executor;
+    auto receive = [&]() -> cosock::task<void> { (void)co_await p.server.recv(10); };  // outlives it
+    boost::asio::co_spawn(executor, receive(),
+                          boost::asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
+                              error = e;
+                              done = true;
+                          }));
     co_await cosock_test::yield();
     cancel.emit(boost::asio::cancellation_type::terminal);
     for (int i = 0; !done && i < 10000; ++i) co_await cosock_test::yield();
@@ -251,7 +253,8 @@ BOOST_AUTO_TEST_CASE(fail_after_gives_up_across_several_operations) {
     BOOST_TEST((took == 100ms));  // exactly: the clock jumped to the deadline
 }
 
-COSOCK_CO_TEST(move_on_after_yields_nothing_when_the_deadline_passes) {
+COSOCK_VIRTUAL_TIME_TEST(move_on_after_yields_nothing_when_the_deadline_passes) {
+    auto start = cosock::testing::clock::now();
     auto late = co_await cosock::move_on_after(20ms, []() -> cosock::task<int> {
         co_await cosock::sleep(10s);
         co_return 1;
@@ -261,6 +264,7 @@ COSOCK_CO_TEST(move_on_after_yields_nothing_when_the_deadline_passes) {
     BOOST_TEST(!late.has_value());
     BOOST_TEST(early.value() == 2);
     BOOST_TEST(!finished);
+    BOOST_TEST((cosock::testing::clock::now() - start == 40ms));  // two deadlines, nothing else
 }
 
 cosock::task<int> after_a_sleep(std::chrono::milliseconds d, int value) {
@@ -272,7 +276,8 @@ cosock::task<int> after_a_sleep(std::chrono::milliseconds d, int value) {
 COSOCK_CO_TEST(a_zero_timeout_is_no_timeout_in_every_face) {
     auto value = co_await cosock::fail_after(0s, after_a_sleep(20ms, 1));
     auto moved = co_await cosock::move_on_after(0s, after_a_sleep(20ms, 2));
-    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, 20ms);
+    auto executor = co_await boost::asio::this_coro::executor;
+    boost::asio::steady_timer timer(executor, 20ms);
     auto waited = co_await error_of(cosock::timeout(0s, timer.async_wait(boost::asio::deferred)));
     auto p = co_await connect_pair();
     co_await p.client.send("x");
@@ -283,7 +288,7 @@ COSOCK_CO_TEST(a_zero_timeout_is_no_timeout_in_every_face) {
     BOOST_TEST(got == "x");
 }
 
-COSOCK_CO_TEST(an_inner_timeout_is_not_swallowed_by_an_outer_move_on_after) {
+COSOCK_VIRTUAL_TIME_TEST(an_inner_timeout_is_not_swallowed_by_an_outer_move_on_after) {
     auto p = co_await connect_pair();
     std::string message;
     try {
