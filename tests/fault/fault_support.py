@@ -30,6 +30,7 @@ def built(name='echo_server'):
 
 # The slow factor of a sanitized build or a busy machine: harness.SLOW, the one definition.
 SANITIZED = bool(harness.SANITIZER)
+UBSAN = harness.SANITIZER == 'address'  # the asan preset builds with UBSan too; tsan without
 SLOW = harness.SLOW
 
 

@@ -15,7 +15,7 @@ import time
 import unittest
 from pathlib import Path
 
-from fault_support import (EXAMPLES_DIR, SANITIZED, SLOW, built, child_pid, cpu_seconds, finish,
+from fault_support import (EXAMPLES_DIR, SLOW, UBSAN, built, child_pid, cpu_seconds, finish,
                            missing, start, until, wait_listening)
 
 ECHO_SERVER = EXAMPLES_DIR / 'echo_server'
@@ -53,7 +53,7 @@ class OutOfDescriptors(unittest.TestCase):
     def setUp(self):
         if missing('prlimit'):
             self.skipTest('needs prlimit (Debian package util-linux)')
-        if SANITIZED:  # GCC 12's libubsan reads memory through a pipe(2), which EMFILE fails
+        if UBSAN:  # GCC 12's libubsan reads memory through a pipe(2), which EMFILE fails
             self.skipTest("under UBSan: its vptr check needs two free descriptors, and reports a "
                           "false 'invalid vptr' when there are none")
 
