@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/demo.sh — the README's demo command: installs what is missing, builds the examples, and
-# runs the seed post's TCP hello pair against each other on a free port, showing both outputs.
+# runs the tutorial's TCP hello pair against each other on a free port, showing both outputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
