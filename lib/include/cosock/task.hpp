@@ -59,8 +59,9 @@ COSOCK_EXPORT int run(task<void> main, run_options options = {});
 /// can bind port 0 and hand the real address to the others. SIGINT and SIGTERM cancel every
 /// loop's main; a main that throws or returns non-zero cancels the others. Returns 128 + the
 /// signal number after a signal, 1 when a main threw (each error on stderr) or a handler threw,
-/// else the first non-zero `co_return` value (by index), else 0. `main` is called once per loop,
-/// from that loop's thread; sockets, scopes and timers stay on the loop that made them.
+/// else the first non-zero `co_return` value (by index), else 0. `main(i)` is called once per
+/// loop, on the caller's thread just before loop i starts; the task it returns runs on loop i's
+/// thread, and its sockets, scopes and timers stay there.
 /// Throws `cosock::error` (`std::errc::invalid_argument`) when `threads` < 1.
 ///
 /// Example:
