@@ -82,6 +82,18 @@ bool run_reporting(Run run) {
     }
 }
 
+/// After main has ended: runs the stopped `context` again for at most `grace`, so that what main
+/// left running may finish, and says so on stderr when some of it is still running then (the
+/// caller's destruction of the context destroys it). False when a handler threw.
+bool run_grace_period(asio::io_context& context, std::chrono::steady_clock::duration grace) {
+    context.restart();
+    bool ok = run_reporting([&] { context.run_for(grace); });
+    if (ok && !context.stopped())
+        fmt::print(stderr, "{}: coroutines still running {} ms after main ended: stopping them\n",
+                   program_name(), std::chrono::duration_cast<std::chrono::milliseconds>(grace).count());
+    return ok;
+}
+
 /// The body of both run() overloads: `main` completes with (exception_ptr, int).
 template <class Spawn>
 int run_main(Spawn spawn, const run_options& options) {
@@ -127,12 +139,7 @@ int run_main(Spawn spawn, const run_options& options) {
     signals.cancel(ignored);
     signals.clear(ignored);
     if (ok) {
-        context.restart();
-        ok = run_reporting([&] { context.run_for(options.grace); });
-        if (ok && !context.stopped())
-            fmt::print(stderr, "{}: coroutines still running {} ms after main ended: stopping them\n",
-                       program_name(),
-                       std::chrono::duration_cast<std::chrono::milliseconds>(options.grace).count());
+        ok = run_grace_period(context, options.grace);
     }
 
     if (signal_number != 0) return 128 + signal_number;
@@ -253,11 +260,7 @@ int run_parallel(int threads, std::function<task<int>(int index)> main, run_opti
             failed = true;
             cancel_all();
         }
-        loop.context.restart();
-        if (run_reporting([&] { loop.context.run_for(options.grace); }) && !loop.context.stopped())
-            fmt::print(stderr, "{}: coroutines still running {} ms after main ended: stopping them\n",
-                       program_name(),
-                       std::chrono::duration_cast<std::chrono::milliseconds>(options.grace).count());
+        run_grace_period(loop.context, options.grace);
     };
 
     // main(0) runs first, until it first waits: it can bind a port (0: any) that the others then
