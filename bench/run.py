@@ -104,7 +104,8 @@ SCENARIOS = [
     # them, so read the ratio, not the absolute rate. Its CPU ratio is to raw Asio's two loops.
     dict(key="pingpong-100-2loops", title="TCP ping-pong, 100 connections, 64 B, 2 event loops",
          mode="pingpong", args=["--conns", "100", "--size", "64"], op="round trip", unit="k round trips/s",
-         ref="asio-coro 2 loops", unpinned=True, servers=["cosock 2 loops", "asio-coro 2 loops"]),
+         ref="asio-coro 2 loops", unpinned=True,
+         servers=["cosock 2 loops", "asio-coro 2 loops", "cosock", "asio-coro"]),
 ]
 REFS = ["asio-coro", "epoll"]
 IPERF3 = "iperf3 (reference: one direction)"  # its row in the bulk scenario (not an echo server)
