@@ -2,12 +2,13 @@
 """bench/run.py — the cosock benchmark: every scenario on every server, interleaved, one table.
 
 Servers: cosock's examples/echo_server against raw Asio (C++20 coroutines, and callbacks), plain
-epoll (the one-thread ceiling) and, for the timeout scenario, raw Asio with a naive `read || timer`
-per read. The load generator (bench/loadgen) uses neither cosock nor Asio. Each run starts one
-server pinned to CPU 0 and the load pinned to CPU 1; repetitions go A B C A B C ... so that drift
-on this noisy machine hits every server alike. What decides is the server's CPU time per
-operation (sum of /proc/PID/task/*/schedstat's first field over the measured window, divided by
-the operations) and its RSS per idle connection, as ratios to plain epoll in the same repetition.
+epoll (the one-thread ceiling), Tokio (current_thread runtimes, when bench/tokio_echo is built: see
+TOKIO) and, for the timeout scenario, raw Asio with a naive `read || timer` per read. The load
+generator (bench/loadgen) uses neither cosock nor Asio. Each run starts one server pinned to CPU 0
+and the load pinned to CPU 1; repetitions go A B C A B C ... so that drift on this noisy machine
+hits every server alike. What decides is the server's CPU time per operation (sum of
+/proc/PID/task/*/schedstat's first field over the measured window, divided by the operations) and
+its RSS per idle connection, as ratios to plain epoll in the same repetition.
 
 The bulk scenario also runs iperf3 (when installed; Debian package iperf3) once per repetition,
 after the servers, as an outside reference for what this kernel's loopback TCP carries: `iperf3 -s
@@ -73,7 +74,15 @@ SERVERS = {
     # Multi-core: one event loop per thread, each with its own SO_REUSEPORT listener.
     "cosock 2 loops": ["{cosock}", "--threads", "2"],
     "asio-coro 2 loops": ["{bench}/asio_coro_echo", "--threads", "2"],
+    # Tokio (bench/tokio_echo, Rust): current_thread runtimes, one per thread.
+    "tokio": ["{bench}/tokio_echo"],
+    "tokio --timeout": ["{bench}/tokio_echo", "--timeout", TIMEOUT_S],
+    "tokio 2 loops": ["{bench}/tokio_echo", "--threads", "2"],
 }
+# Tokio runs, right after it, wherever its counterpart runs (SCENARIOS, CALLGRIND_CASES), when
+# BENCH/tokio_echo is built (CMake target tokio_echo: cargo --offline with Debian's tokio crate);
+# else the run goes on without it and says so. Its CPU ratios get a column of their own.
+TOKIO = {"epoll": "tokio", "asio-coro naive ||": "tokio --timeout", "asio-coro 2 loops": "tokio 2 loops"}
 FOUR = ["cosock", "asio-coro", "asio-callback", "epoll"]
 
 # Each scenario: loadgen arguments, what one operation is, how throughput is shown.
@@ -107,7 +116,7 @@ SCENARIOS = [
          ref="asio-coro 2 loops", unpinned=True,
          servers=["cosock 2 loops", "asio-coro 2 loops", "cosock", "asio-coro"]),
 ]
-REFS = ["asio-coro", "epoll"]
+REFS = ["asio-coro", "epoll"]  # ratio columns; main adds "tokio" when it runs
 IPERF3 = "iperf3 (reference: one direction)"  # its row in the bulk scenario (not an echo server)
 EXTRAS = []  # names given with --extra, in order
 
@@ -346,6 +355,11 @@ def rss_per_conn_bytes(r, conns):
     return (r["rss_after_kib"] - r["rss_before_kib"]) * 1024 / conns
 
 
+def with_tokio(names):
+    """`names` with each Tokio peer right after its counterpart (see TOKIO)."""
+    return [m for n in names for m in ([n, TOKIO[n]] if n in TOKIO else [n])]
+
+
 def after_cosock(names):
     """`names` with the --extra servers inserted right after cosock (unchanged without cosock)."""
     if "cosock" not in names:
@@ -378,61 +392,71 @@ def fmt_ratio(s):
     return f"{med:.2f} ({lo:.2f}–{hi:.2f})"
 
 
+def ref_servers(sc):
+    """The server each ratio column (REFS) divides by in scenario `sc`."""
+    ref = sc.get("ref", "asio-coro")
+    return {"asio-coro": ref, "epoll": "epoll", "tokio": TOKIO.get(ref, "tokio")}
+
+
 def build_tables(results, cfg):
     """results[scenario_key] = list over repetitions of {server: measurement}."""
     out = []
     out.append("| scenario | server | throughput | server CPU per operation | kernel share | "
-               "CPU ÷ asio-coro | CPU ÷ epoll |")
-    out.append("|---|---|---|---|---|---|---|")
+               + " | ".join(f"CPU ÷ {key}" for key in REFS) + " |")
+    out.append("|---|---|---|---|---|" + "---|" * len(REFS))
+    empty = " |" * (2 + len(REFS))  # the cells after "failed"
     summary = {}
     for sc in SCENARIOS:
         if sc["key"] not in results:  # not selected (--only)
             continue
         reps = results[sc["key"]]
+        refs = ref_servers(sc)
         for name in sc["servers"]:
             runs = [rep[name] for rep in reps if name in rep]
             if not runs:
-                out.append(f"| {sc['title']} | {md(name)} | failed | | | | |")
+                out.append(f"| {sc['title']} | {md(name)} | failed |{empty}")
                 continue
             tput = statistics.median(throughput(sc, r) for r in runs)
             cpu = statistics.median(per_op_us(r) for r in runs)
             ticks = sum(r["user_ticks"] + r["sys_ticks"] for r in runs)
             kshare = f"{100 * sum(r['sys_ticks'] for r in runs) / ticks:.0f} %" if ticks else "–"
-            refs = [sc.get("ref", "asio-coro"), "epoll"]
-            ratios = dict(zip(REFS, (ratio_stats(reps, name, ref, per_op_us) for ref in refs)))
+            ratios = {key: ratio_stats(reps, name, refs[key], per_op_us) for key in REFS}
             summary.setdefault(sc["key"], {})[name] = dict(
-                throughput=tput, cpu_us=cpu, **{f"cpu_ratio_{ref}": ratios[key] for key, ref in zip(REFS, refs)})
+                throughput=tput, cpu_us=cpu, **{f"cpu_ratio_{refs[key]}": ratios[key] for key in REFS})
             unit = sc["unit"]
             tp = f"{tput:.2f} {unit}" if unit == "GB/s" else f"{tput:.1f} {unit}"
             per = "64 KiB" if sc["key"] == "bulk" else sc["op"]
+            cells = [fmt_ratio(ratios[key]) + ("" if refs[key] == key else " ÷ " + md(refs[key])) for key in REFS]
             out.append(f"| {sc['title']} | {md(name)} | {tp} | {cpu:.2f} µs per {per} | {kshare} | "
-                       f"{fmt_ratio(ratios['asio-coro'])}{'' if refs[0] == 'asio-coro' else ' ÷ ' + refs[0]} | "
-                       f"{fmt_ratio(ratios['epoll'])} |")
+                       + " | ".join(cells) + " |")
         if sc["key"] == "bulk" and cfg.iperf3:
             runs = [rep[IPERF3] for rep in reps if IPERF3 in rep]
             if runs:
                 tput = statistics.median(throughput(sc, r) for r in runs)
                 summary.setdefault("bulk", {})[IPERF3] = dict(throughput=tput)
-                out.append(f"| {sc['title']} | {md(IPERF3)} | {tput:.2f} GB/s | – | – | – | – |")
+                out.append(f"| {sc['title']} | {md(IPERF3)} | {tput:.2f} GB/s | – | – |" + " – |" * len(REFS))
             else:
-                out.append(f"| {sc['title']} | {md(IPERF3)} | failed | | | | |")
+                out.append(f"| {sc['title']} | {md(IPERF3)} | failed |{empty}")
     out += bulk_vs_iperf3(results, cfg, summary)
+    if cfg.tokio_note:
+        out += ["", cfg.tokio_note]
     reps = results.get("idle", [])
     if not reps:  # idle not selected
         return "\n".join(out), summary
     out.append("")
-    out.append(f"| server | RSS per idle connection ({cfg.idle_conns} connections) | RSS ÷ asio-coro | RSS ÷ epoll |")
-    out.append("|---|---|---|---|")
+    out.append(f"| server | RSS per idle connection ({cfg.idle_conns} connections) | "
+               + " | ".join(f"RSS ÷ {ref}" for ref in REFS) + " |")
+    out.append("|---|---|" + "---|" * len(REFS))
     for name in next(sc for sc in SCENARIOS if sc["key"] == "idle")["servers"]:
         runs = [rep[name] for rep in reps if name in rep]
         if not runs:
-            out.append(f"| {name} | failed | | |")
+            out.append(f"| {name} | failed |" + " |" * len(REFS))
             continue
         per = statistics.median(rss_per_conn_bytes(r, cfg.idle_conns) for r in runs)
         ratios = {ref: ratio_stats(reps, name, ref, lambda r: max(rss_per_conn_bytes(r, cfg.idle_conns), 1))
                   for ref in REFS}
         summary.setdefault("idle-rss", {})[name] = dict(bytes=per, **{f"rss_ratio_{ref}": ratios[ref] for ref in REFS})
-        out.append(f"| {name} | {per / 1024:.2f} KiB | {fmt_ratio(ratios['asio-coro'])} | {fmt_ratio(ratios['epoll'])} |")
+        out.append(f"| {name} | {per / 1024:.2f} KiB | " + " | ".join(fmt_ratio(ratios[ref]) for ref in REFS) + " |")
     return "\n".join(out), summary
 
 
@@ -462,6 +486,7 @@ def draw_chart(summary, path):
     if not gnuplot:
         return "no chart: gnuplot is not installed (Debian: apt-get install gnuplot-nox)"
     columns = after_cosock(["cosock", "asio-coro", "asio-callback", "cosock --timeout", "asio-coro naive ||"])
+    columns += [c for c in ("tokio", "tokio --timeout") if any(c in row for row in summary.values())]
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "ratios.dat")
         with open(data, "w") as f:
@@ -599,9 +624,9 @@ def callgrind(cfg):
     lines = ["| operation | server | user-space instructions per operation | system calls per operation |",
              "|---|---|---|---|"]
     for key, servers, n in CALLGRIND_CASES:
+        if key not in by_key or (cfg.only and key not in cfg.only.split(",")):
+            continue  # not selected, or not runnable here (tls without its programs)
         sc = by_key[key]
-        if cfg.only and key not in cfg.only.split(","):
-            continue
         for name in servers:
             cells = []
             for kind in ("callgrind", "syscalls"):
@@ -626,12 +651,30 @@ def callgrind(cfg):
     text = (f"Counted {datetime.date.today().isoformat()}: each server ran N and 2N operations under "
             f"`valgrind --tool=callgrind` (instructions) and {how} (system calls; N four times larger, "
             f"median of three); the table shows (count(2N) − count(N)) / N, so start-up and set-up "
-            f"cancel out.\n\n" + "\n".join(lines))
+            f"cancel out.\n\n" + "\n".join(lines) + (f"\n\n{cfg.tokio_note}" if cfg.tokio_note else ""))
     print(text)
     return text
 
 
 # --- main ---------------------------------------------------------------------------------------
+
+def find_tokio(cfg):
+    """True when BENCH/tokio_echo is built; sets cfg.tokio_version (built by what, for the
+    header) or cfg.tokio_note (why Tokio is missing, for stderr and under the tables)."""
+    program = os.path.join(cfg.bench_dir, "tokio_echo")
+    cfg.tokio_version = cfg.tokio_note = ""
+    if os.access(program, os.X_OK):
+        try:
+            with open(program + ".version") as f:  # written by tokio_echo/build.cmake
+                cfg.tokio_version = f.read().strip()
+        except FileNotFoundError:
+            cfg.tokio_version = "tokio_echo"
+        return True
+    build = os.path.dirname(os.path.normpath(cfg.bench_dir))
+    cfg.tokio_note = (f"No Tokio peer: {program} is not built (`cmake --build {build} --target tokio_echo`, "
+                      f"which needs cargo and Debian's tokio crate: `apt-get install cargo librust-tokio-dev`).")
+    print(f"run.py: {cfg.tokio_note}", file=sys.stderr)
+    return False
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -657,10 +700,14 @@ def main():
     keep = cfg.servers.split(",") if cfg.servers else list(SERVERS)
     if set(keep) - set(SERVERS):
         sys.exit(f"run.py: --servers: no server {', '.join(sorted(set(keep) - set(SERVERS)))}")
+    tokio = find_tokio(cfg)
+    if tokio and "tokio" in keep:
+        REFS.append("tokio")
+    peers = with_tokio if tokio else list
     for sc in SCENARIOS:
-        sc["servers"] = [n for n in after_cosock(sc["servers"]) if n in keep]
+        sc["servers"] = [n for n in after_cosock(peers(sc["servers"])) if n in keep]
     for i, (key, servers, n) in enumerate(CALLGRIND_CASES):
-        CALLGRIND_CASES[i] = (key, [s for s in after_cosock(servers) if s in keep], n)
+        CALLGRIND_CASES[i] = (key, [s for s in after_cosock(peers(servers)) if s in keep], n)
 
     if cfg.quick:
         cfg.reps, cfg.duration, cfg.warmup, cfg.idle_conns = 1, 0.2, 0.05, 200
@@ -757,10 +804,12 @@ def main():
 
     table, summary = build_tables(results, cfg)
     m = machine()
+    ran_tokio = any(n in TOKIO.values() for s in scenarios for n in s["servers"])
+    peer = f", Tokio peer {cfg.tokio_version}" if ran_tokio else ""
     header = (f"Run {datetime.date.today().isoformat()}: {reps_done} repetitions interleaved, "
               f"{cfg.duration} s measured per run after {cfg.warmup} s of warm-up, {elapsed / 60:.1f} minutes "
               f"in all. Machine: {m['cpus']} vCPUs ({m['cpu']}), Linux {m['kernel']}, {m['compiler']}, "
-              f"build type {cfg.build_type or 'unknown'}; load average {load_before:.1f} at the start, "
+              f"build type {cfg.build_type or 'unknown'}{peer}; load average {load_before:.1f} at the start, "
               f"{os.getloadavg()[0]:.1f} at the end (other work on the machine competes for both CPUs). "
               f"Each cell: median over repetitions; ratios are medians of per-repetition ratios (min–max "
               f"in brackets).")

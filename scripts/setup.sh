@@ -36,6 +36,8 @@ have strace || missing+=(strace)
 have openssl || missing+=(openssl)  # tests/integration/test_tls_programs.py makes its certificate
 have nft || missing+=(nftables)
 have ip || missing+=(iproute2)
+# Not installed: cargo and librust-tokio-dev, which only the benchmark's optional Tokio peer needs
+# (docs/performance.md, "How to run it"); CI neither builds nor runs it, and they would add minutes.
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: everything cosock needs is installed"
