@@ -37,9 +37,16 @@
 namespace asio = boost::asio;
 
 // tag::echo[]
+// What a slow peer could not take at once: copied before the first co_await (the loop's buffer
+// is another connection's as soon as we wait), sent from a string of this connection's own.
+template <class Stream>
+cosock::task<void> send_rest(Stream& conn, std::span<const char> bytes) {
+    std::string rest(bytes.begin(), bytes.end());
+    co_await conn.send(asio::buffer(rest));  // conn.sendall(rest)
+}
+
 // One connection: every byte goes back, until the peer closes. While it waits it holds no
-// buffer: `buf` belongs to the event loop, lent to whichever connection has bytes to read, and
-// only what a slow peer cannot take at once waits in a string of the connection's own.
+// buffer: `buf` belongs to the event loop, lent to whichever connection has bytes to read.
 template <class Stream>  // cosock::tcp_stream or unix_stream: the same operations
 cosock::task<void> echo(Stream conn, std::chrono::steady_clock::duration timeout, std::span<char> buf) {
     conn.set_timeout(timeout);  // conn.settimeout(S); 0: none
@@ -48,10 +55,8 @@ cosock::task<void> echo(Stream conn, std::chrono::steady_clock::duration timeout
         auto n = conn.try_recv_into(asio::buffer(buf));           // n = conn.recv_into(buf), non-blocking
         if (!n) continue;                                         // nothing there after all: wait again
         if (*n == 0) break;                                       // end of stream
-        auto sent = conn.try_send(asio::buffer(buf.data(), *n));  // before any co_await: buf is still ours
-        if (sent == *n) continue;
-        std::string rest(buf.data() + sent, *n - sent);  // the peer reads slowly: keep the rest
-        co_await conn.send(asio::buffer(rest));          // conn.sendall(rest)
+        auto sent = conn.try_send(asio::buffer(buf.data(), *n));  // before any co_await: buf is ours
+        if (sent < *n) co_await send_rest(conn, buf.subspan(sent, *n - sent));
     }
 }
 
