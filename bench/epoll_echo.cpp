@@ -1,13 +1,16 @@
 // epoll_echo: the one-thread ceiling of the benchmark. TCP and UDP echo on one port with plain
 // non-blocking sockets and one level-triggered epoll: per readiness one read and one write, no
 // coroutine, no callback, no per-operation allocation, one buffer for every connection.
-// Run: epoll_echo [--host H] [--port 0]   Prints: "listening on 127.0.0.1:PORT"; SIGINT/SIGTERM end it.
+// --mmsg: per UDP readiness one recvmmsg and one sendmmsg of up to 32 datagrams instead.
+// Run: epoll_echo [--host H] [--port 0] [--mmsg]   Prints: "listening on 127.0.0.1:PORT";
+// SIGINT/SIGTERM end it.
 // SPDX-License-Identifier: MIT
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,6 +35,29 @@ struct connection {
 };
 
 char buffer[64 * 1024];  // every read goes here: the echo is written before the next read
+
+// --mmsg: a batch of datagrams, each with its own buffer and sender (2 MiB, touched only as used).
+constexpr unsigned batch = 32;
+char batch_buffers[batch][64 * 1024];
+sockaddr_storage batch_senders[batch];
+iovec batch_iov[batch];
+mmsghdr batch_messages[batch];
+
+// Receives up to `batch` datagrams in one call and sends each back to its sender in one more.
+void echo_batch(int udp) {
+    for (unsigned i = 0; i < batch; ++i) {
+        batch_iov[i] = {batch_buffers[i], sizeof batch_buffers[i]};
+        batch_messages[i] = {};
+        batch_messages[i].msg_hdr.msg_name = &batch_senders[i];
+        batch_messages[i].msg_hdr.msg_namelen = sizeof batch_senders[i];
+        batch_messages[i].msg_hdr.msg_iov = &batch_iov[i];
+        batch_messages[i].msg_hdr.msg_iovlen = 1;
+    }
+    int got = ::recvmmsg(udp, batch_messages, batch, MSG_DONTWAIT, nullptr);
+    if (got <= 0) return;
+    for (int i = 0; i < got; ++i) batch_iov[i].iov_len = batch_messages[i].msg_len;  // what came
+    ::sendmmsg(udp, batch_messages, static_cast<unsigned>(got), 0);  // what cannot go is dropped
+}
 
 [[noreturn]] void fail(const char* what) {
     std::perror(what);
@@ -152,6 +178,8 @@ int main(int argc, char** argv) {
                     continue;
                 }
                 watch(epfd, EPOLL_CTL_ADD, fd, EPOLLIN, new connection{fd, {}});
+            } else if (tag == &udp_tag && args.mmsg) {
+                echo_batch(udp);
             } else if (tag == &udp_tag) {
                 sockaddr_storage from;
                 socklen_t from_len = sizeof from;

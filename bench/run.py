@@ -78,6 +78,9 @@ SERVERS = {
     "tokio": ["{bench}/tokio_echo"],
     "tokio --timeout": ["{bench}/tokio_echo", "--timeout", TIMEOUT_S],
     "tokio 2 loops": ["{bench}/tokio_echo", "--threads", "2"],
+    # UDP in batches: recvmmsg + sendmmsg (cosock: udp_endpoint::recv_many_into + send_many).
+    "cosock --mmsg": ["{cosock}", "--mmsg"],
+    "epoll --mmsg": ["{bench}/epoll_echo", "--mmsg"],
 }
 # Tokio runs, right after it, wherever its counterpart runs (SCENARIOS, CALLGRIND_CASES), when
 # BENCH/tokio_echo is built (CMake target tokio_echo: cargo --offline with Debian's tokio crate);
@@ -95,6 +98,11 @@ SCENARIOS = [
          op="64 KiB echoed", unit="GB/s", servers=FOUR),
     dict(key="udp", title="UDP ping-pong, 64 B", mode="udp", args=["--conns", "1", "--size", "64"],
          op="datagram round trip", unit="k round trips/s", servers=FOUR),
+    # 64 sockets in flight, so that a server finds several datagrams per wake-up; its CPU ratio
+    # is to epoll with the same batching (shown in the asio-coro column).
+    dict(key="udp-batch", title="UDP ping-pong, 64 sockets, 64 B, batched (recvmmsg/sendmmsg)", mode="udp",
+         args=["--conns", "64", "--size", "64"], op="datagram round trip", unit="k round trips/s",
+         ref="epoll --mmsg", servers=["cosock --mmsg", "epoll --mmsg", "cosock", "epoll"]),
     dict(key="churn", title="accept churn (8 clients: connect, 64 B echo, close)", mode="churn",
          args=["--conns", "8", "--size", "64"], op="connection", unit="k connections/s", servers=FOUR),
     dict(key="idle", title="idle connections (open, one 64 B echo, hold)", mode="idle",
@@ -720,9 +728,17 @@ def main():
         if not os.access(path, os.X_OK):
             sys.exit(f"run.py: {path} is not built")
 
-    # 10,000 connections need 10,000 descriptors in the server and as many in the load generator:
-    # raise the soft limit to the hard one (inherited by the children), or use what fits.
+    # N idle connections need N descriptors in the server and as many in the load generator:
+    # raise the soft limit to the hard one (inherited by the children), the hard one too where
+    # that is allowed (root, up to fs.nr_open: 100,000 connections), or use what fits.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = cfg.idle_conns + 1024
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            hard = want
+        except (ValueError, OSError):
+            pass
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if cfg.idle_conns > hard - 64:
         print(f"run.py: RLIMIT_NOFILE hard limit {hard}: {hard - 64} idle connections, not "

@@ -1,5 +1,6 @@
 // bench/server_args.hpp — the command line of the baseline echo servers (no cosock): --host,
-// --port (0: the system chooses), --timeout S, and the "listening on HOST:PORT" first line.
+// --port (0: the system chooses), --timeout S, --threads N, --mmsg, and the "listening on
+// HOST:PORT" first line.
 // SPDX-License-Identifier: MIT
 #pragma once
 
@@ -20,11 +21,12 @@ struct server_args {
     unsigned short port = 0;
     double timeout = 0;  // seconds; 0: none (only asio_naive_timeout_echo uses it)
     int threads = 1;     // event loops, one per thread (only asio_coro_echo uses it)
+    bool mmsg = false;   // --mmsg: UDP in batches, recvmmsg + sendmmsg (only epoll_echo uses it)
 };
 
 [[noreturn]] inline void usage_error(const char* program, std::string_view message) {
-    std::fprintf(stderr, "%s: %.*s\nusage: %s [--host H] [--port P] [--timeout S] [--threads N]\n", program,
-                 static_cast<int>(message.size()), message.data(), program);
+    std::fprintf(stderr, "%s: %.*s\nusage: %s [--host H] [--port P] [--timeout S] [--threads N] [--mmsg]\n",
+                 program, static_cast<int>(message.size()), message.data(), program);
     std::exit(2);
 }
 
@@ -32,6 +34,10 @@ inline server_args parse_server_args(int argc, char** argv) {
     server_args a;
     for (int i = 1; i < argc; ++i) {
         std::string_view flag = argv[i];
+        if (flag == "--mmsg") {
+            a.mmsg = true;
+            continue;
+        }
         if (i + 1 >= argc) usage_error(argv[0], "missing value");
         const char* value = argv[++i];
         if (flag == "--host") {

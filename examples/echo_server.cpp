@@ -1,7 +1,9 @@
 // echo_server: TCP and UDP echo on one port, one event loop per thread; cosock's server in bench/.
 // Python: none in the tutorial (the benchmark's program)   Peer: bench/loadgen, or `nc 127.0.0.1 PORT`
 // Run: echo_server [--host H] [--port 0] [--threads N] [--timeout S] [--unix PATH] [--tls CERT KEY]
+//      [--mmsg]
 // Prints: "listening on 127.0.0.1:PORT", then sends every TCP byte and every UDP datagram back.
+// An idle connection holds no buffer (wait_readable, then try_recv_into into the loop's buffer).
 // --tls CERT KEY speaks TLS on each TCP connection (certificate chain and key: PEM files); the
 // echo is the same, UDP stays plain. A client that fails its handshake fails alone.
 // --unix PATH echoes over a Unix-domain stream socket at PATH ("@name": an abstract name) instead
@@ -10,18 +12,21 @@
 // (SO_REUSEPORT: the kernel spreads connections and datagrams over them). --timeout S closes a
 // TCP connection whose next message takes more than S seconds (every read has a deadline on the
 // stream's one lazy timer); UDP has no connection to close, so its receives wait forever.
+// --mmsg receives and sends UDP datagrams in batches of up to 32 per system call.
 // SIGTERM (asked to stop) closes every connection at once and exits 0; Ctrl-C exits 130.
 // SPDX-License-Identifier: MIT
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <vector>
 
 #include <cosock/cosock.hpp>
@@ -32,23 +37,40 @@
 namespace asio = boost::asio;
 
 // tag::echo[]
-// One connection: every byte goes back, until the peer closes (recv_into yields 0).
-template <class Stream>  // cosock::tcp_stream, unix_stream or tls_stream: the same operations
-cosock::task<void> echo(Stream conn, std::chrono::steady_clock::duration timeout) {
-    conn.set_timeout(timeout);                                   // conn.settimeout(S); 0: none
-    std::array<char, 64 * 1024> buf;                             // buf = bytearray(65536), not zeroed
-    while (auto n = co_await conn.recv_into(asio::buffer(buf)))  // while n := conn.recv_into(buf):
-        co_await conn.send(asio::buffer(buf.data(), n));         //     conn.sendall(buf[:n])
-    if constexpr (std::is_same_v<Stream, cosock::tls_stream>)
-        co_await conn.shutdown();  // close_notify: a clean end, not a truncated one
+// What a slow peer could not take at once: copied before the first co_await (the loop's buffer
+// is another connection's as soon as we wait), sent from a string of this connection's own.
+template <class Stream>
+cosock::task<void> send_rest(Stream& conn, std::span<const char> bytes) {
+    std::string rest(bytes.begin(), bytes.end());
+    co_await conn.send(asio::buffer(rest));  // conn.sendall(rest)
 }
 
-// --tls: the handshake first (under the same timeout: a client that stalls in it goes), then the echo.
+// One connection: every byte goes back, until the peer closes. While it waits it holds no
+// buffer: `buf` belongs to the event loop, lent to whichever connection has bytes to read.
+template <class Stream>  // cosock::tcp_stream or unix_stream: the same operations
+cosock::task<void> echo(Stream conn, std::chrono::steady_clock::duration timeout, std::span<char> buf) {
+    conn.set_timeout(timeout);  // conn.settimeout(S); 0: none
+    for (;;) {
+        co_await conn.wait_readable();                            // select([conn], [], [])
+        auto n = conn.try_recv_into(asio::buffer(buf));           // n = conn.recv_into(buf), non-blocking
+        if (!n) continue;                                         // nothing there after all: wait again
+        if (*n == 0) break;                                       // end of stream
+        auto sent = conn.try_send(asio::buffer(buf.data(), *n));  // before any co_await: buf is ours
+        if (sent < *n) co_await send_rest(conn, buf.subspan(sent, *n - sent));
+    }
+}
+
+// --tls: the handshake first (under the same timeout: a client that stalls in it goes), then the
+// echo. A TLS socket being readable does not mean decrypted bytes are (tls_stream has no
+// wait_readable), so each TLS connection reads into a buffer of its own.
 cosock::task<void> echo_tls(cosock::tcp_stream conn, cosock::tls_context tls,
                             std::chrono::steady_clock::duration timeout) {
     conn.set_timeout(timeout);
     auto secure = co_await cosock::tls_stream::accept(std::move(conn), std::move(tls));
-    co_await echo(std::move(secure), timeout);
+    std::array<char, 64 * 1024> buf;                               // buf = bytearray(65536), not zeroed
+    while (auto n = co_await secure.recv_into(asio::buffer(buf)))  // while n := conn.recv_into(buf):
+        co_await secure.send(asio::buffer(buf.data(), n));         //     conn.sendall(buf[:n])
+    co_await secure.shutdown();                                    // close_notify: a clean end
 }
 
 // Every datagram goes back to its sender; one that cannot go back is dropped, as UDP drops.
@@ -60,23 +82,46 @@ cosock::task<void> echo_datagrams(cosock::udp_endpoint sk) {
     }
 }
 
-// One event loop: a listener and a UDP socket on the same port. `bound(address)` hears the port
-// (port 0 becomes a real one), where the first loop starts the others.
-cosock::task<int> serve(examples::options opt, std::optional<cosock::tls_context> tls, bool shared,
+// --mmsg: the same, a batch of datagrams per system call (recvmmsg, sendmmsg).
+cosock::task<void> echo_datagram_batches(cosock::udp_endpoint sk) {
+    constexpr std::size_t batch = 32, largest = 64 * 1024;                 // no datagram is truncated
+    auto bytes = std::make_unique_for_overwrite<char[]>(batch * largest);  // untouched pages cost nothing
+    std::array<cosock::datagram_slot, batch> slots;
+    for (std::size_t i = 0; i < batch; ++i)
+        slots[i].buffer = asio::buffer(bytes.get() + i * largest, largest);
+    std::array<cosock::outgoing_datagram, batch> replies;
+    for (;;) {
+        auto n = co_await sk.recv_many_into(slots);  // 1 to 32 datagrams, each with its sender
+        for (std::size_t i = 0; i < n; ++i)
+            replies[i] = {asio::buffer(slots[i].buffer.data(), slots[i].info.size), slots[i].info.sender};
+        for (auto rest = std::span(replies).first(n); !rest.empty();) {  // one that cannot go is dropped
+            auto [ec, sent] = co_await cosock::nothrow(sk.send_many(rest));
+            rest = rest.subspan(std::min(rest.size(), sent + (ec ? 1 : 0)));
+        }
+    }
+}
+
+// One event loop: a listener and a UDP socket on the same port, and the one buffer its
+// connections share. `bound(address)` hears the port (port 0 becomes a real one), where the first
+// loop starts the others.
+cosock::task<int> serve(examples::options opt, std::optional<cosock::tls_context> tls, bool shared, bool mmsg,
                         std::function<void(cosock::address)> bound) {
     auto sk = cosock::tcp_listener::bind(opt.address, {.reuse_port = shared});
     auto udp = cosock::udp_endpoint::bind(sk.local_address(), {.reuse_port = shared});
     bound(sk.local_address());
     auto timeout = examples::seconds(opt.timeout);
+    auto buf = std::make_unique_for_overwrite<char[]>(64 * 1024);  // lent to each connection in turn
     cosock::serve_options stop;
     stop.grace = std::chrono::seconds(0);  // asked to stop: no echo is worth waiting for
     cosock::task_scope both;               // an error in one ends the other
     both.spawn(sk.serve(
-        [timeout, tls](cosock::tcp_stream conn, cosock::address) {
-            return tls ? echo_tls(std::move(conn), *tls, timeout) : echo(std::move(conn), timeout);
+        [timeout, tls, shared_buf = std::span(buf.get(), 64 * 1024)](cosock::tcp_stream conn,
+                                                                     cosock::address) {
+            return tls ? echo_tls(std::move(conn), *tls, timeout)
+                       : echo(std::move(conn), timeout, shared_buf);
         },
         stop));
-    both.spawn(echo_datagrams(std::move(udp)));
+    both.spawn(mmsg ? echo_datagram_batches(std::move(udp)) : echo_datagrams(std::move(udp)));
     co_await both.join();
     co_return 0;
 }
@@ -87,10 +132,14 @@ cosock::task<int> serve_unix(std::string path, std::chrono::steady_clock::durati
     auto sk = cosock::unix_listener::bind(path);
     fmt::print("listening on {}\n", sk.path());
     std::fflush(stdout);
+    auto buf = std::make_unique_for_overwrite<char[]>(64 * 1024);
     cosock::unix_serve_options stop;
     stop.grace = std::chrono::seconds(0);
     co_await sk.serve(
-        [timeout](cosock::unix_stream conn, std::string) { return echo(std::move(conn), timeout); }, stop);
+        [timeout, shared_buf = std::span(buf.get(), 64 * 1024)](cosock::unix_stream conn, std::string) {
+            return echo(std::move(conn), timeout, shared_buf);
+        },
+        stop);
     co_return 0;
 }
 
@@ -132,10 +181,12 @@ int main(int argc, char** argv) {
     int threads = take_threads(argc, argv);
     auto unix_path = take_flag(argc, argv, "--unix");
     auto tls_files = take_flag(argc, argv, "--tls", 2);
+    bool mmsg = take_flag(argc, argv, "--mmsg", 0).has_value();
     auto opt = examples::parse(argc, argv,
                                {.about = "TCP and UDP echo on one port; --threads N: N event loops; "
                                          "--unix PATH: echo on a Unix-domain socket instead; "
-                                         "--tls CERT KEY: TLS on each TCP connection",
+                                         "--tls CERT KEY: TLS on each TCP connection; "
+                                         "--mmsg: UDP in batches (recvmmsg, sendmmsg)",
                                 .timeout = 0.0});
     auto stopped_cleanly = [](int code) { return code == 128 + SIGTERM ? 0 : code; };  // asked to stop: 0
     if (unix_path)
@@ -153,7 +204,7 @@ int main(int argc, char** argv) {
     // the kernel spreads the clients). Loop 0 binds first, so port 0 becomes a real one that the
     // others then bind. A signal stops every loop; one that fails stops the others.
     int code = cosock::run_parallel(threads, [&](int index) {
-        return serve(opt, tls, threads > 1, [&, index](cosock::address bound) {
+        return serve(opt, tls, threads > 1, mmsg, [&, index](cosock::address bound) {
             if (index != 0) return;
             opt.address = bound;  // what loops 1..N-1 bind: they start after loop 0 waits
             examples::announce(bound);

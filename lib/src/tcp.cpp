@@ -4,6 +4,7 @@
 #include <cosock/tcp.hpp>
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -47,6 +48,24 @@ error_code try_send_all(int fd, asio::const_buffer data, std::size_t& sent) {
         }
         sent += static_cast<std::size_t>(n);
     }
+    return {};
+}
+
+bool readable_now(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    int n = 0;
+    do n = ::poll(&p, 1, 0);
+    while (n < 0 && errno == EINTR);
+    return n > 0;  // POLLIN, or POLLERR / POLLHUP / POLLNVAL: a read would not block either
+}
+
+error_code try_recv(int fd, asio::mutable_buffer buffer, std::size_t& received) {
+    received = 0;
+    ssize_t n = 0;
+    do n = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return error_code(errno, asio::error::get_system_category());
+    received = static_cast<std::size_t>(n);
     return {};
 }
 

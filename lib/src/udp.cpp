@@ -43,6 +43,28 @@ error_code try_send(int fd, asio::const_buffer data, const void* name, std::size
     return {};
 }
 
+error_code try_recv_batch(int fd, mmsghdr* messages, std::size_t count, std::size_t& received) {
+    int n = 0;
+    do n = ::recvmmsg(fd, messages, static_cast<unsigned>(count), MSG_DONTWAIT | MSG_TRUNC, nullptr);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return error_code(errno, asio::error::get_system_category());
+    received = static_cast<std::size_t>(n);
+    return {};
+}
+
+error_code try_send_batch(int fd, mmsghdr* messages, std::size_t count, std::size_t& sent) {
+    int n = 0;
+    do n = ::sendmmsg(fd, messages, static_cast<unsigned>(count), MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return error_code(errno, asio::error::get_system_category());
+    sent = static_cast<std::size_t>(n);
+    return {};
+}
+
+void bad_batch(const char* what, const std::string& where, const std::string& reason) {
+    throw error(std::make_error_code(std::errc::invalid_argument), fmt::format("{} {}", what, where), reason);
+}
+
 const address& local_where(socket_core<udp::socket>& c) {
     if (c.where.port() == 0) {
         error_code ignored;

@@ -140,6 +140,31 @@ cosock::task<void> until_drained(T& s) {
     co_await cosock_test::turns(10);
 }
 
+/// True for the streams with wait_readable, try_recv_into and try_send: every one but TLS.
+template <class S>
+constexpr bool has_readiness = requires(S& s, boost::asio::mutable_buffer in, boost::asio::const_buffer out) {
+    s.wait_readable();
+    s.try_recv_into(in);
+    s.try_send(out);
+};
+
+// Compile-only checks: a TLS socket's readiness is not that of decrypted bytes, so tls_stream
+// refuses these calls at compile time rather than answering wrongly.
+static_assert(has_readiness<cosock::tcp_stream>);
+static_assert(has_readiness<cosock::unix_stream>);
+static_assert(has_readiness<cosock::testing::memory_stream>);
+static_assert(!has_readiness<cosock::tls_stream>);
+
+/// The text of `try_recv_into`'s result: "would block", "end" or the bytes read.
+template <class S>
+std::string try_read(S& s, std::size_t max = 64) {
+    std::array<char, 64> buf{};
+    auto n = s.try_recv_into(boost::asio::buffer(buf.data(), std::min(max, buf.size())));
+    if (!n) return "would block";
+    if (*n == 0) return "end";
+    return std::string(buf.data(), *n);
+}
+
 template <class E>
 std::string what_of(auto&& op) {
     try {
@@ -363,6 +388,187 @@ COSOCK_STREAM_TEST(destroying_a_stream_with_a_pending_read_is_safe) {
     server.reset();  // the read completes with operation_aborted; ASan checks the rest
     co_await until(done);
     BOOST_TEST((error && cosock::is_cancellation(error)));
+}
+
+// --- readiness: wait_readable, try_recv_into, try_send (every stream but TLS) ----------------
+
+COSOCK_STREAM_TEST(wait_readable_waits_for_bytes_and_try_recv_into_takes_them) {
+    if constexpr (has_readiness<typename T::stream>) {
+        auto p = co_await T::make();
+        BOOST_TEST(try_read(p.server) == "would block");  // nothing yet: no wait, no error
+        bool done = false;
+        std::exception_ptr error;
+        boost::asio::cancellation_signal unused;
+        start_cancellable(p.server.wait_readable(), unused, done, error,
+                          co_await boost::asio::this_coro::executor);
+        co_await cosock_test::turns(20);
+        BOOST_TEST(!done);  // no byte: still waiting
+        co_await p.client.send("hello");
+        co_await until(done);
+        BOOST_TEST(!error);
+        BOOST_TEST(try_read(p.server, 3) == "hel");
+        co_await p.server.wait_readable();  // "lo" is still there: at once
+        BOOST_TEST(try_read(p.server) == "lo");
+        BOOST_TEST(try_read(p.server) == "would block");
+    } else {
+        BOOST_TEST(!has_readiness<typename T::stream>);  // TLS: refused at compile time
+    }
+}
+
+COSOCK_STREAM_TEST(wait_readable_counts_bytes_that_read_line_buffered) {
+    if constexpr (has_readiness<typename T::stream>) {
+        auto p = co_await T::make();
+        co_await p.client.send("one\ntwo");
+        auto one = co_await p.server.read_line();
+        std::string two;
+        for (int i = 0; i < 100 && two.size() < 3; ++i) {  // "two" may come in pieces (memory: at once)
+            co_await p.server.wait_readable();
+            auto got = try_read(p.server);
+            if (got != "would block") two += got;
+        }
+        BOOST_TEST(one.value() == "one");
+        BOOST_TEST(two == "two");
+    } else {
+        BOOST_TEST(!has_readiness<typename T::stream>);  // TLS: refused at compile time
+    }
+}
+
+COSOCK_STREAM_TEST(at_end_of_stream_wait_readable_completes_and_try_recv_into_yields_0) {
+    if constexpr (has_readiness<typename T::stream>) {
+        auto p = co_await T::make();
+        co_await p.client.send("x");
+        co_await T::end_writing(p.client);
+        co_await p.server.wait_readable();
+        BOOST_TEST(try_read(p.server) == "x");
+        co_await p.server.wait_readable();
+        BOOST_TEST(try_read(p.server) == "end");
+        co_await p.server.wait_readable();  // and again, at once
+        BOOST_TEST(try_read(p.server) == "end");
+        auto after = co_await p.server.recv(10);
+        BOOST_TEST(after.empty());
+    } else {
+        BOOST_TEST(!has_readiness<typename T::stream>);  // TLS: refused at compile time
+    }
+}
+
+COSOCK_STREAM_TEST(a_cancelled_wait_readable_leaves_the_stream_usable) {
+    if constexpr (has_readiness<typename T::stream>) {
+        auto p = co_await T::make();
+        bool done = false;
+        std::exception_ptr error;
+        boost::asio::cancellation_signal cancel;
+        start_cancellable(p.server.wait_readable(), cancel, done, error,
+                          co_await boost::asio::this_coro::executor);
+        co_await cosock_test::yield();
+        cancel.emit(boost::asio::cancellation_type::terminal);
+        co_await until(done);
+        BOOST_TEST((error && cosock::is_cancellation(error)));
+        co_await p.client.send("after");
+        co_await p.server.wait_readable();
+        BOOST_TEST(try_read(p.server) == "after");
+    } else {
+        BOOST_TEST(!has_readiness<typename T::stream>);  // TLS: refused at compile time
+    }
+}
+
+COSOCK_STREAM_TEST(a_wait_readable_that_times_out_names_the_peer) {
+    if constexpr (has_readiness<typename T::stream>) {
+        auto p = co_await T::make();
+        std::string message;
+        try {
+            (void)co_await cosock::timeout(20ms, p.server.wait_readable());
+        } catch (const cosock::timeout_error& e) {
+            message = e.what();
+        }
+        BOOST_TEST(message == fmt::format("wait_readable from {}: timed out after 0.02 s", p.client_name));
+        p.server.set_timeout(20ms);  // the socket's timeout too, and the non-throwing form
+        auto [ec, none] = co_await cosock::nothrow(p.server.wait_readable());
+        BOOST_TEST((ec == std::errc::timed_out));
+        p.server.set_timeout(0s);
+        co_await p.client.send("late");
+        co_await p.server.wait_readable();
+        BOOST_TEST(try_read(p.server) == "late");
+    } else {
+        BOOST_TEST(!has_readiness<typename T::stream>);  // TLS: refused at compile time
+    }
+}
+
+COSOCK_STREAM_TEST(try_recv_into_and_wait_readable_keep_the_one_reader_rule) {
+    if constexpr (has_readiness<typename T::stream>) {
+        auto p = co_await T::make();
+        bool done = false;
+        std::exception_ptr error;
+        boost::asio::cancellation_signal unused;
+        start_cancellable(p.server.wait_readable(), unused, done, error,
+                          co_await boost::asio::this_coro::executor);
+        co_await cosock_test::yield();
+        auto busy =
+            fmt::format("recv from {}: another read is already pending on this socket", p.client_name);
+        BOOST_TEST(what_of<cosock::error>(
+                       [&] { return p.server.try_recv_into(boost::asio::mutable_buffer()); }) == busy);
+        std::error_code ec;
+        auto n = p.server.try_recv_into(boost::asio::mutable_buffer(), ec);
+        BOOST_TEST((ec == cosock::errc::concurrent_read));
+        BOOST_TEST(!n.has_value());
+        auto [wait_ec, none] = co_await cosock::nothrow(p.server.wait_readable());
+        BOOST_TEST((wait_ec == cosock::errc::concurrent_read));
+        co_await p.client.send("x");  // the first wait still works
+        co_await until(done);
+        BOOST_TEST(!error);
+    } else {
+        BOOST_TEST(!has_readiness<typename T::stream>);  // TLS: refused at compile time
+    }
+}
+
+COSOCK_STREAM_TEST(try_send_takes_what_fits_and_send_delivers_the_rest) {
+    if constexpr (has_readiness<typename T::stream>) {
+        auto p = co_await T::make();
+        if constexpr (T::kernel) p.client.set_send_buffer_size(16 * 1024);
+        std::string chunk(64 * 1024, 'x');
+        for (std::size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<char>('a' + i % 26);
+        std::string sent;
+        std::size_t last = chunk.size();
+        for (int i = 0; i < 1000 && last == chunk.size(); ++i) {  // the peer reads nothing meanwhile
+            last = p.client.try_send(boost::asio::buffer(chunk));
+            sent += chunk.substr(0, last);
+        }
+        BOOST_TEST(last < chunk.size());  // full: it took less, and did not wait
+        std::string rest = chunk.substr(last);
+        bool done = false;
+        std::exception_ptr error;
+        boost::asio::cancellation_signal unused;
+        start_cancellable(p.client.send(rest), unused, done, error,
+                          co_await boost::asio::this_coro::executor);
+        co_await cosock_test::yield();
+        std::error_code ec;  // a send is pending: refused, in both forms
+        auto none = p.client.try_send(boost::asio::buffer(chunk), ec);
+        BOOST_TEST((ec == cosock::errc::concurrent_write));
+        BOOST_TEST(none == 0u);
+        auto busy = what_of<cosock::error>([&] { return p.client.try_send(boost::asio::buffer(chunk)); });
+        BOOST_TEST(busy.ends_with(": another send is already pending on this socket"), busy);
+        auto got = co_await p.server.read_exact(sent.size() + rest.size());
+        co_await until(done);
+        BOOST_TEST(!error);
+        BOOST_TEST((got == sent + rest));
+    } else {
+        BOOST_TEST(!has_readiness<typename T::stream>);  // TLS: refused at compile time
+    }
+}
+
+COSOCK_STREAM_TEST(try_recv_into_reports_a_closed_stream_clearly) {
+    if constexpr (has_readiness<typename T::stream>) {
+        auto p = co_await T::make();
+        p.server.close();
+        auto message = what_of<cosock::error>([&] { return try_read(p.server); });
+        BOOST_TEST(message == fmt::format("recv from {}: Bad file descriptor", p.client_name));
+        auto [ec, none] = co_await cosock::nothrow(p.server.wait_readable());
+        BOOST_TEST((ec == boost::asio::error::bad_descriptor));
+        cosock::testing::memory_stream gone;
+        BOOST_TEST(what_of<cosock::error>([&] { return try_read(gone); }) ==
+                   "try_recv_into: socket not open");
+    } else {
+        BOOST_TEST(!has_readiness<typename T::stream>);  // TLS: refused at compile time
+    }
 }
 
 // --- the Asio face ------------------------------------------------------------------------------

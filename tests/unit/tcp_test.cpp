@@ -73,6 +73,42 @@ COSOCK_CO_TEST(recv_into_and_send_allocate_nothing_in_steady_state) {
     BOOST_TEST(cosock_test::allocations() - before > 0u);
 }
 
+// The loop of a server that holds no buffer per connection (echo_server): wait_readable waits
+// with no buffer, try_recv_into and try_send use the caller's, and none of it allocates.
+COSOCK_CO_TEST(wait_readable_try_recv_into_and_try_send_allocate_nothing_in_steady_state) {
+    auto p = co_await connect_pair();
+    std::array<char, 64> out{}, in{}, shared{};
+    auto round_trip = [&]() -> cosock::task<void> {
+        co_await p.client.send(boost::asio::buffer(out));
+        std::size_t got = 0;
+        while (got < in.size()) {
+            co_await p.server.wait_readable();
+            auto n = p.server.try_recv_into(boost::asio::buffer(shared));
+            if (!n || *n == 0) continue;
+            if (p.server.try_send(boost::asio::buffer(shared.data(), *n)) != *n)
+                throw std::runtime_error("full");
+            got += *n;
+        }
+        got = 0;
+        while (got < in.size()) got += co_await p.client.recv_into(boost::asio::buffer(in) + got);
+    };
+    for (int i = 0; i < 10; ++i) co_await round_trip();  // warm up Asio's recycled handler memory
+    auto before = cosock_test::allocations();
+    for (int i = 0; i < 100; ++i) {  // round_trip's body, without a coroutine frame of its own
+        co_await p.client.send(boost::asio::buffer(out));
+        std::size_t got = 0;
+        while (got < in.size()) {
+            co_await p.server.wait_readable();
+            auto n = p.server.try_recv_into(boost::asio::buffer(shared));
+            if (!n || *n == 0) continue;
+            got += p.server.try_send(boost::asio::buffer(shared.data(), *n));
+        }
+        got = 0;
+        while (got < in.size()) got += co_await p.client.recv_into(boost::asio::buffer(in) + got);
+    }
+    BOOST_TEST(cosock_test::allocations() - before == 0u);
+}
+
 // Sends that find room in the send buffer complete at once and resume their coroutine inline
 // (detail::complete_now); after 16 nested resumptions one is posted, so other coroutines run.
 COSOCK_CO_TEST(sends_that_complete_at_once_still_let_others_run) {

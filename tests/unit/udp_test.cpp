@@ -5,6 +5,7 @@
 
 #include <array>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -54,6 +55,29 @@ cosock::task<void> hello_and_hi(cosock::udp_endpoint& server, cosock::address_fa
     BOOST_TEST(addr.port() == client.local_address().port());  // the first send bound the client
     BOOST_TEST(back == "hi");
     BOOST_TEST(from == server.local_address());
+}
+
+/// Receives with recv_many(8, max_size) until `count` datagrams came (bounded): UDP over loopback
+/// may hand them over in more than one batch.
+cosock::task<std::vector<cosock::received_datagram>> recv_many_until(cosock::udp_endpoint& sk,
+                                                                     std::size_t count,
+                                                                     std::size_t max_size) {
+    std::vector<cosock::received_datagram> all;
+    for (int calls = 0; all.size() < count && calls < 100; ++calls) {
+        auto batch = co_await sk.recv_many(8, max_size);
+        BOOST_TEST(!batch.empty());
+        BOOST_TEST(batch.size() <= 8u);
+        for (auto& d : batch) all.push_back(std::move(d));
+    }
+    co_return all;
+}
+
+/// The datagrams of `texts`, each to `to`, for send_many.
+std::vector<cosock::outgoing_datagram> outgoing(const std::vector<std::string>& texts,
+                                                const cosock::address& to) {
+    std::vector<cosock::outgoing_datagram> out;
+    for (auto& t : texts) out.push_back({boost::asio::buffer(t), to});
+    return out;
 }
 
 }  // namespace
@@ -375,6 +399,203 @@ COSOCK_CO_TEST(destroying_an_endpoint_with_a_pending_receive_is_safe) {
     server.reset();  // the receive completes with operation_aborted; ASan checks the rest
     co_await until(done);
     BOOST_TEST((error && cosock::is_cancellation(error)));
+}
+
+// --- batches: recv_many, recv_many_into, send_many -----------------------------------------------
+
+COSOCK_CO_TEST(recv_many_yields_each_datagram_with_its_sender_and_marks_the_cut_ones) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto client = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    std::vector<std::string> texts{"one", "a longer one", "", "three"};
+    auto out = outgoing(texts, server.local_address());
+    auto sent = co_await client.send_many(out);
+    auto got = co_await recv_many_until(server, texts.size(), 6);
+    BOOST_TEST(sent == 4u);
+    BOOST_REQUIRE(got.size() == 4u);
+    BOOST_TEST(got[0].data == "one");
+    BOOST_TEST(!got[0].truncated);
+    BOOST_TEST(got[1].data == "a long");  // cut, and said so: the others of the batch are not lost
+    BOOST_TEST(got[1].truncated);
+    BOOST_TEST(got[1].full_size == 12u);
+    BOOST_TEST(got[2].data == "");  // an empty datagram is a datagram
+    BOOST_TEST(got[2].full_size == 0u);
+    BOOST_TEST(got[3].data == "three");
+    for (auto& d : got) BOOST_TEST(d.sender == client.local_address());
+}
+
+COSOCK_CO_TEST(recv_many_into_fills_the_callers_slots) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto client = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    std::vector<std::string> texts{"abc", "defghij"};
+    auto out = outgoing(texts, server.local_address());
+    co_await client.send_many(out);
+    std::array<char, 8> a{};
+    std::array<char, 4> b{};
+    std::array<cosock::datagram_slot, 2> slots{{{boost::asio::buffer(a), {}}, {boost::asio::buffer(b), {}}}};
+    std::size_t total = 0;
+    for (int calls = 0; total < 2 && calls < 10; ++calls) {  // usually one call; bounded
+        auto slots_left = std::span(slots).subspan(total);
+        auto n = co_await server.recv_many_into(slots_left);
+        total += n;
+    }
+    BOOST_REQUIRE(total == 2u);
+    BOOST_TEST(std::string(a.data(), slots[0].info.size) == "abc");
+    BOOST_TEST(!slots[0].info.truncated);
+    BOOST_TEST(std::string(b.data(), slots[1].info.size) == "defg");
+    BOOST_TEST(slots[1].info.truncated);
+    BOOST_TEST(slots[1].info.full_size == 7u);
+    BOOST_TEST(slots[1].info.sender == client.local_address());
+}
+
+COSOCK_CO_TEST(send_many_sends_each_datagram_to_its_own_destination) {
+    auto first = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto second = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto client = cosock::udp_endpoint::open();
+    std::string x = "to first", y = "to second";
+    std::vector<cosock::outgoing_datagram> out{{boost::asio::buffer(x), first.local_address()},
+                                               {boost::asio::buffer(y), second.local_address()},
+                                               {boost::asio::buffer(x), first.local_address()}};
+    auto sent = co_await client.send_many(out);
+    auto none = co_await client.send_many({});  // nothing to send: nothing sent, no error
+    auto to_first = co_await recv_many_until(first, 2, 100);
+    auto [to_second, from] = co_await second.recv_from(100);
+    BOOST_TEST(sent == 3u);
+    BOOST_TEST(none == 0u);
+    BOOST_REQUIRE(to_first.size() == 2u);
+    BOOST_TEST(to_first[0].data == "to first");
+    BOOST_TEST(to_first[1].data == "to first");
+    BOOST_TEST(to_second == "to second");
+    BOOST_TEST(from.port() == client.local_address().port());  // the first send bound the client
+}
+
+COSOCK_CO_TEST(send_many_stops_at_the_datagram_that_fails_and_says_which) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto client = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    std::vector<std::string> texts{"ok", std::string(70000, 'x'), "never"};  // over IPv4's 65507
+    auto out = outgoing(texts, server.local_address());
+    auto [ec, sent] = co_await cosock::nothrow(client.send_many(out));
+    BOOST_TEST((ec == std::errc::message_size));
+    BOOST_TEST(sent == 1u);  // out[1] failed; out[0] went
+    auto [message, code] = co_await failure_of(client.send_many(std::span(out).subspan(1)));
+    BOOST_TEST(message == fmt::format("send_many on {}: Message too long", client.local_address()));
+    auto got = co_await recv_many_until(server, 1, 100);
+    BOOST_REQUIRE(got.size() == 1u);
+    BOOST_TEST(got[0].data == "ok");
+    // A host name is refused before anything is sent, as send_to refuses one.
+    std::vector<cosock::outgoing_datagram> named{{boost::asio::buffer(texts[0]), server.local_address()},
+                                                 {boost::asio::buffer(texts[0]), {"localhost", 9}}};
+    auto [name_message, name_code] = co_await failure_of(client.send_many(named));
+    BOOST_TEST(name_message == fmt::format("send_many on {}: bad address", client.local_address()));
+    BOOST_TEST((name_code == cosock::errc::bad_address));
+}
+
+COSOCK_CO_TEST(recv_many_refuses_zero_datagrams_or_zero_bytes_clearly) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto call_error = [](auto call) {
+        try {
+            (void)call();
+        } catch (const cosock::error& e) {
+            BOOST_TEST((e.code() == std::errc::invalid_argument));
+            return std::string(e.what());
+        }
+        return std::string("no exception");
+    };
+    auto where = server.local_address();
+    BOOST_TEST(
+        call_error([&] { return server.recv_many(0, 1500); }) ==
+        fmt::format("recv_many on {}: asks for 0 datagrams of up to 1500 bytes: both must be at least 1",
+                    where));
+    BOOST_TEST(call_error([&] { return server.recv_many(8, 0); }) ==
+               fmt::format("recv_many on {}: asks for 8 datagrams of up to 0 bytes: both must be at least 1",
+                           where));
+    BOOST_TEST(call_error([&] { return server.recv_many_into({}); }) ==
+               fmt::format("recv_many_into on {}: no slot to receive into", where));
+    co_return;
+}
+
+COSOCK_CO_TEST(a_cancelled_recv_many_loses_no_datagram_and_keeps_the_one_receiver_rule) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    bool done = false;
+    std::exception_ptr error;
+    boost::asio::cancellation_signal cancel;
+    start_cancellable(server.recv_many(4, 100), cancel, done, error,
+                      co_await boost::asio::this_coro::executor);
+    co_await cosock_test::yield();
+    auto [message, code] = co_await failure_of(server.recv_from(10));
+    BOOST_TEST((code == cosock::errc::concurrent_read));
+    auto [many_message, many_code] = co_await failure_of(server.recv_many(4, 100));
+    BOOST_TEST(many_message == fmt::format("recv_many on {}: another read is already pending on this socket",
+                                           server.local_address()));
+    cancel.emit(boost::asio::cancellation_type::terminal);
+    co_await until(done);
+    BOOST_TEST((error && cosock::is_cancellation(error)));
+    auto client = cosock::udp_endpoint::open();
+    co_await client.send_to("kept", server.local_address());
+    auto got = co_await recv_many_until(server, 1, 10);
+    BOOST_REQUIRE(got.size() == 1u);
+    BOOST_TEST(got[0].data == "kept");
+}
+
+// On virtual time: the timeout is exact.
+COSOCK_VIRTUAL_TIME_TEST(a_timed_out_recv_many_names_the_endpoint) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto start = cosock::testing::clock::now();
+    auto [message, code] = co_await failure_of(cosock::timeout(50ms, server.recv_many(4, 100)));
+    auto took = cosock::testing::clock::now() - start;
+    BOOST_TEST(message == fmt::format("recv_many on {}: timed out after 0.05 s", server.local_address()));
+    BOOST_TEST((code == std::errc::timed_out));
+    BOOST_TEST((took == 50ms));
+    std::array<char, 8> buf{};
+    std::array<cosock::datagram_slot, 1> slots{{{boost::asio::buffer(buf), {}}}};
+    server.set_timeout(20ms);
+    auto [ec, n] = co_await cosock::nothrow(server.recv_many_into(slots));
+    BOOST_TEST((ec == std::errc::timed_out));
+    BOOST_TEST(n == 0u);
+}
+
+COSOCK_CO_TEST(recv_many_into_and_send_many_allocate_nothing_in_steady_state) {
+    auto server = cosock::udp_endpoint::bind({"127.0.0.1", 0});
+    auto client = cosock::udp_endpoint::open();
+    auto to = server.local_address();
+    bool echo_done = false;
+    std::exception_ptr echo_error;
+    auto executor = co_await boost::asio::this_coro::executor;
+    boost::asio::co_spawn(
+        executor,
+        [](cosock::udp_endpoint& server) -> cosock::task<void> {  // echo_server --mmsg's loop
+            std::array<std::array<char, 64>, 4> bufs{};
+            std::array<cosock::datagram_slot, 4> slots;
+            for (std::size_t i = 0; i < slots.size(); ++i) slots[i].buffer = boost::asio::buffer(bufs[i]);
+            std::array<cosock::outgoing_datagram, 4> replies;
+            for (;;) {
+                auto n = co_await server.recv_many_into(slots);
+                for (std::size_t i = 0; i < n; ++i) {
+                    if (slots[i].info.size == 4 && std::string_view(bufs[i].data(), 4) == "stop") co_return;
+                    replies[i] = {boost::asio::buffer(bufs[i].data(), slots[i].info.size),
+                                  slots[i].info.sender};
+                }
+                co_await server.send_many(std::span(replies).first(n));
+            }
+        }(server),
+        [&](std::exception_ptr e) {
+            echo_error = e;
+            echo_done = true;
+        });
+    std::array<char, 64> out{}, in{};
+    for (int i = 0; i < 10; ++i) {  // warm up Asio's recycled handler memory
+        co_await client.send_to(boost::asio::buffer(out), to);
+        (void)co_await client.recv_from_into(boost::asio::buffer(in));
+    }
+    auto before = cosock_test::allocations();
+    for (int i = 0; i < 200; ++i) {
+        co_await client.send_to(boost::asio::buffer(out), to);
+        auto info = co_await client.recv_from_into(boost::asio::buffer(in));
+        BOOST_TEST(info.size == out.size());
+    }
+    BOOST_TEST(cosock_test::allocations() - before == 0u);
+    co_await client.send_to("stop", to);
+    co_await until(echo_done);
+    BOOST_TEST(!echo_error);
 }
 
 COSOCK_CO_TEST(a_port_already_in_use_is_a_clear_bind_error) {

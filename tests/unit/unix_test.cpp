@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <fcntl.h>
 #include <net/if.h>
@@ -302,6 +303,43 @@ COSOCK_CO_TEST(connected_datagram_sockets_send_and_recv) {
     BOOST_TEST(contains(error_of([&] { client.connect(dir / "nobody.sock"); }), "No such file or directory"));
     BOOST_TEST(
         contains(error_of([&] { (void)server.send_to("x", std::string(200, 'y')); }), "File name too long"));
+}
+
+// Unix-domain datagrams are queued at the receiver within send_many: one recv_many takes them all.
+COSOCK_CO_TEST(a_batch_goes_in_one_send_many_and_comes_in_one_recv_many_with_cut_ones_marked) {
+    temp_folder dir;
+    auto server = cosock::unix_datagram::bind(dir / "server.sock");
+    auto client = cosock::unix_datagram::bind(dir / "client.sock");
+    std::array<std::string, 3> texts{"one", "a longer one", "3"};
+    std::vector<cosock::unix_outgoing_datagram> out;
+    for (auto& t : texts) out.push_back({boost::asio::buffer(t), dir / "server.sock"});
+    auto sent = co_await client.send_many(out);
+    auto batch = co_await server.recv_many(8, 5);
+    BOOST_TEST(sent == 3u);
+    BOOST_REQUIRE(batch.size() == 3u);
+    BOOST_TEST(batch[0].data == "one");
+    BOOST_TEST(!batch[0].truncated);
+    BOOST_TEST(batch[1].data == "a lon");
+    BOOST_TEST(batch[1].truncated);
+    BOOST_TEST(batch[1].full_size == 12u);
+    BOOST_TEST(batch[2].data == "3");
+    BOOST_TEST(batch[2].sender == dir / "client.sock");
+    // Into the caller's buffers: two slots take two of the three; the third waits for the next call.
+    co_await client.send_many(out);
+    std::array<char, 16> a{}, b{};
+    std::array<cosock::unix_datagram_slot, 2> slots{
+        {{boost::asio::buffer(a), {}}, {boost::asio::buffer(b), {}}}};
+    auto n = co_await server.recv_many_into(slots);
+    auto last = co_await server.recv_many(8, 100);
+    BOOST_TEST(n == 2u);
+    BOOST_TEST(std::string(a.data(), slots[0].info.size) == "one");
+    BOOST_TEST(std::string(b.data(), slots[1].info.size) == "a longer one");
+    BOOST_TEST(slots[1].info.sender == dir / "client.sock");
+    BOOST_REQUIRE(last.size() == 1u);
+    BOOST_TEST(last[0].data == "3");
+    // A path too long is refused at the call, as send_to refuses one.
+    std::vector<cosock::unix_outgoing_datagram> bad{{boost::asio::buffer(texts[0]), std::string(200, 'y')}};
+    BOOST_TEST(contains(error_of([&] { (void)client.send_many(bad); }), "File name too long"));
 }
 
 COSOCK_CO_TEST(a_unix_datagram_times_out) {

@@ -54,6 +54,8 @@ struct connect_options {
 ///     recv_into(buffer) -> std::size_t, 0 at end           Python: conn.recv_into(buf)
 ///     send(data) -> std::size_t, every byte                Python: conn.sendall(data)
 ///     read_exact(n), read_until(delimiter), read_line()    Python: conn.makefile().readline()
+///     wait_readable(), then try_recv_into(buffer) -> std::optional<std::size_t> (nullopt: would
+///     block) and try_send(data): no buffer per idle connection   Tokio: readable(), try_read
 ///     shutdown(), close(), set_timeout(d), asio_socket()
 ///     get_executor(), async_read_some(), async_write_some(): an Asio stream, for Beast & co.
 ///

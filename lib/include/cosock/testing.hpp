@@ -223,6 +223,8 @@ class COSOCK_EXPORT memory_transport {
 public:
     using executor_type = boost::asio::any_io_executor;
     using protocol_type = memory_protocol;
+    /// Its readiness is that of its bytes: memory streams have wait_readable and try_recv_into.
+    static constexpr bool has_data_readiness = true;
 
     memory_transport(executor_type executor, std::shared_ptr<memory_state> state, int side)
         : executor_(std::move(executor)), state_(std::move(state)), side_(side) {}
@@ -299,6 +301,54 @@ public:
                       state_ ? &out().writer : nullptr);
             },
             token, buffers);
+    }
+
+    /// Waits until a read would not block (bytes, end of stream, reset); only `wait_read`.
+    template <class Token>
+    auto async_wait(boost::asio::socket_base::wait_type what, Token&& token) {
+        return boost::asio::async_initiate<Token, void(error_code)>(
+            [this, what](auto handler) {
+                auto h = intercept{std::move(handler),
+                                   [](auto&& h, error_code ec, std::size_t) { std::move(h)(ec); }};
+                auto waiter = std::make_unique<wait_waiter<decltype(h)>>(this, std::move(h));
+                if (what != boost::asio::socket_base::wait_read)
+                    return waiter->abort(boost::asio::error::operation_not_supported);
+                start(std::move(waiter), state_ ? &in().reader : nullptr);
+            },
+            token);
+    }
+
+    /// Reads what is there now: `would_block` when nothing is (try_recv_into).
+    std::size_t try_read_some(boost::asio::mutable_buffer buffer, error_code& ec) {
+        ec = {};
+        if (!state_) return ec = boost::asio::error::bad_descriptor, 0;
+        auto& pipe = in();
+        if (pipe.reset) return ec = boost::asio::error::connection_reset, 0;
+        if (buffer.size() == 0) return 0;
+        if (pipe.bytes.empty()) {
+            ec = pipe.write_closed ? error_code(boost::asio::error::eof)
+                                   : error_code(boost::asio::error::would_block);
+            return 0;
+        }
+        auto chunk = state_->options.chunk;
+        auto offer = chunk ? std::min(chunk, pipe.bytes.size()) : pipe.bytes.size();
+        std::size_t n = boost::asio::buffer_copy(buffer, boost::asio::buffer(pipe.bytes.data(), offer));
+        pipe.bytes.erase(0, n);
+        if (pipe.writer && pipe.writer->resume()) pipe.writer.reset();  // room for the writer
+        return n;
+    }
+
+    /// Writes what fits now: 0 when the peer's buffer is full (try_send).
+    std::size_t try_write_some(boost::asio::const_buffer data, error_code& ec) {
+        ec = {};
+        if (!state_) return ec = boost::asio::error::bad_descriptor, 0;
+        auto& pipe = out();
+        if (pipe.write_closed || pipe.read_closed) return ec = boost::asio::error::broken_pipe, 0;
+        auto capacity = std::max<std::size_t>(state_->options.capacity, 1);
+        std::size_t n = std::min(data.size(), capacity - std::min(capacity, pipe.bytes.size()));
+        pipe.bytes.append(static_cast<const char*>(data.data()), n);
+        if (n > 0 && pipe.reader && pipe.reader->resume()) pipe.reader.reset();
+        return n;
     }
 
 private:
@@ -403,6 +453,20 @@ private:
             this->finish({}, n);
             if (pipe.reader && pipe.reader->resume()) pipe.reader.reset();
             return true;
+        }
+    };
+
+    /// A pending wait_readable: in the reader's place, it completes without taking any byte.
+    template <class Handler>
+    struct wait_waiter : waiter_base<Handler> {
+        wait_waiter(memory_transport* t, Handler h) : waiter_base<Handler>(t, std::move(h)) {
+            if (this->state) this->cancellable(this->state->pipes[1 - this->side].reader);
+        }
+
+        bool resume() override {
+            auto& pipe = this->state->pipes[1 - this->side];
+            if (!pipe.bytes.empty() || pipe.write_closed || pipe.reset) return this->finish({}, 0), true;
+            return false;
         }
     };
 

@@ -66,6 +66,8 @@ private:
 
 /// A TLS connection over TCP: the operations of `tcp_stream` (recv, recv_into, send, read_exact,
 /// read_until, read_line, timeouts, `nothrow`, the Asio face for Beast), encrypted. Move-only.
+/// Not wait_readable, try_recv_into or try_send (a compile error): the socket's readiness is not
+/// that of decrypted bytes (detail::data_readiness says why).
 ///
 /// Errors name the peer as for TCP. End of stream is the peer's close_notify; a peer that closes
 /// the TCP connection without it (a truncated stream, which an attacker can cause) is an error:

@@ -23,6 +23,12 @@ namespace cosock {
 
 /// What `udp_endpoint::recv_from_into` received: size, sender, truncated, full_size.
 using datagram_info = basic_datagram_info<address>;
+/// One datagram of `udp_endpoint::recv_many`: data, sender, truncated, full_size.
+using received_datagram = basic_received_datagram<address>;
+/// A buffer of `udp_endpoint::recv_many_into` and what it received there: buffer, info.
+using datagram_slot = basic_datagram_slot<address>;
+/// One datagram of `udp_endpoint::send_many`: data, to.
+using outgoing_datagram = basic_outgoing_datagram<address>;
 
 /// How `udp_endpoint::bind` sets up the socket. The defaults are Python's: no sharing of ports.
 struct udp_options {
@@ -49,7 +55,8 @@ struct udp_options {
 /// `cosock::error` whose `what()` names the operation and the address ("send_to [::1]:9000:
 /// Network is unreachable"); `cosock::nothrow(op)` gives `(error_code, value)` instead, and
 /// `cosock::timeout(d, op)` a timeout for that one operation. At most one receive (recv_from,
-/// recv_from_into, recv) and one send (send_to, send) may be pending at a time: a second one
+/// recv_from_into, recv, recv_many, recv_many_into) and one send (send_to, send, send_many) may
+/// be pending at a time: a second one
 /// fails with `errc::concurrent_read` / `errc::concurrent_write`. Destroying the endpoint while an
 /// operation is pending is safe: the operation fails with `operation_aborted`.
 ///
@@ -57,6 +64,9 @@ struct udp_options {
 /// lookup per datagram in Python, which an event loop cannot afford. `resolve` turns a name into
 /// an address once, and `connect` resolves one itself, both off the event loop's thread
 /// (`cosock::resolve`); `bind` takes a numeric address or "localhost".
+///
+/// `recv_many` / `recv_many_into` and `send_many` move many datagrams per system call
+/// (recvmmsg, sendmmsg), for servers that see many at a time.
 ///
 /// Example:
 ///     auto sk = cosock::udp_endpoint::bind({"127.0.0.1", 9000});

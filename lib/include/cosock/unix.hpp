@@ -135,6 +135,12 @@ private:
 
 /// What `unix_datagram::recv_from_into` received: size, sender (a path), truncated, full_size.
 using unix_datagram_info = basic_datagram_info<std::string>;
+/// One datagram of `unix_datagram::recv_many`: data, sender (a path), truncated, full_size.
+using unix_received_datagram = basic_received_datagram<std::string>;
+/// A buffer of `unix_datagram::recv_many_into` and what it received there: buffer, info.
+using unix_datagram_slot = basic_datagram_slot<std::string>;
+/// One datagram of `unix_datagram::send_many`: data, to (a path).
+using unix_outgoing_datagram = basic_outgoing_datagram<std::string>;
 
 /// A Unix-domain datagram socket (Python: `socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)`).
 /// The operations of `udp_endpoint` (send_to, recv_from, recv_from_into, connect + send/recv);

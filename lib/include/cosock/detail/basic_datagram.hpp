@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -29,6 +30,31 @@ struct basic_datagram_info {
     bool truncated = false;
     /// The datagram's real length, also when it was truncated (recvmsg's MSG_TRUNC).
     std::size_t full_size = 0;
+};
+
+/// One datagram of `recv_many`: its bytes (at most the `max_size` asked for), its sender, and
+/// whether it was longer (then `data` holds its first bytes and `full_size` its length).
+template <class Peer>
+struct basic_received_datagram {
+    std::string data;
+    Peer sender;
+    bool truncated = false;
+    std::size_t full_size = 0;
+};
+
+/// A buffer of `recv_many_into` and what it received there: `info` as `recv_from_into` fills it.
+template <class Peer>
+struct basic_datagram_slot {
+    boost::asio::mutable_buffer buffer;
+    basic_datagram_info<Peer> info;
+};
+
+/// One datagram of `send_many`: its bytes, which must stay alive until the operation
+/// completes, and where it goes (a numeric address, or a path).
+template <class Peer>
+struct basic_outgoing_datagram {
+    boost::asio::const_buffer data;
+    Peer to;
 };
 
 }  // namespace cosock
@@ -76,6 +102,44 @@ public:
     /// connected); yields it ("" for an empty datagram). Longer ones fail with
     /// `errc::datagram_truncated` as in `recv_from`. Python: `sk.recv(1024)`.
     auto recv(std::size_t max);
+
+    // --- batches: one system call (recvmmsg, sendmmsg) for many datagrams. ---
+
+    /// The most datagrams one `recv_many` or `recv_many_into` yields: one recvmmsg's worth.
+    static constexpr std::size_t max_batch = 64;
+
+    /// Waits for datagrams and receives those waiting, up to `max_datagrams` (and `max_batch`),
+    /// each of at most `max_size` bytes, in one recvmmsg. Yields a non-empty
+    /// `std::vector<received_datagram>` (unix: `unix_received_datagram`). A longer datagram is not
+    /// an error here, unlike in `recv_from`: it comes cut, with `truncated` and `full_size`
+    /// saying so, and the others of the batch are not lost. Allocates a buffer of
+    /// max_datagrams x max_size and a string per datagram; `recv_many_into` allocates nothing.
+    /// An operation like `recv_from` (one receive at a time, timeouts, cancellation, `nothrow`).
+    /// Throws `cosock::error` (`std::errc::invalid_argument`) at the call when `max_datagrams`
+    /// or `max_size` is 0: "recv_many on 127.0.0.1:9000: asks for 0 datagrams of up to 1500
+    /// bytes: both must be at least 1". Python: none (a loop of `recvfrom`).
+    ///
+    /// Example:
+    ///     auto batch = co_await sk.recv_many(32, 1500);
+    ///     for (auto& d : batch)
+    ///         fmt::print("{} bytes from {}{}\n", d.data.size(), d.sender, d.truncated ? " (cut)" : "");
+    auto recv_many(std::size_t max_datagrams, std::size_t max_size);
+
+    /// `recv_many` into the caller's buffers: waits, then fills `slots[i].info` (size, sender,
+    /// truncated, full_size) for the datagrams received into `slots[i].buffer`, and yields
+    /// their number n (1 to `min(slots.size(), max_batch)`): slots[0..n) hold them. Allocates
+    /// nothing. The buffers must stay alive until the operation completes. Throws
+    /// `std::errc::invalid_argument` at the call for an empty `slots`.
+    auto recv_many_into(std::span<basic_datagram_slot<peer_type>> slots);
+
+    /// Sends every datagram of `datagrams` in order, each to its `to` (numeric), in as few
+    /// sendmmsg calls as the socket allows (waiting for room when it is full); yields how many
+    /// were sent: all of them. At the first datagram that fails it stops with that datagram's
+    /// error ("send_many on 127.0.0.1:5000: Message too long"), `nothrow` giving `(ec, n)`:
+    /// datagrams[n] failed, those before it went. A timeout's `transferred()` counts datagrams.
+    /// An empty `datagrams` yields 0. A host name in `to` fails with `errc::bad_address` before
+    /// anything is sent. Python: none (a loop of `sendto`).
+    auto send_many(std::span<const basic_outgoing_datagram<peer_type>> datagrams);
 
     /// The Asio socket, for anything cosock lacks.
     socket_type& asio_socket() { return this->core_.core("asio_socket").socket; }

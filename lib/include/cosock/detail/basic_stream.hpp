@@ -23,6 +23,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <variant>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -60,6 +61,16 @@ struct basic_serve_options {
 
 namespace cosock::detail {
 
+/// True when the transport's readiness is readiness of its bytes: a kernel socket (TCP,
+/// Unix-domain), or a transport that says so (the test kit's memory transport). Not TLS: its
+/// socket can be readable with no decrypted byte to give (part of a record, a handshake
+/// message), and OpenSSL can hold decrypted bytes while the socket is not readable; so
+/// `tls_stream` has no wait_readable, try_recv_into or try_send (a compile error, not a lie).
+template <class Transport>
+concept data_readiness = is_kernel_socket<Transport> || requires {
+    requires Transport::has_data_readiness;
+};
+
 /// A connected stream over `Transport`: any Asio AsyncReadStream/AsyncWriteStream whose lowest
 /// layer is a socket (tcp::socket, local::stream_protocol::socket, ssl::stream<tcp::socket>).
 /// Kernel sockets keep their fast path: send(2) first.
@@ -93,6 +104,44 @@ public:
     /// beyond `max` bytes. A cancelled read loses nothing: a partial line stays buffered.
     /// Python: `f = conn.makefile(); f.readline()`.
     auto read_line(std::size_t max = default_max_line);
+
+    // --- readiness: a connection that waits holds no buffer. `wait_readable` waits without one;
+    // `try_recv_into` then reads into a buffer the caller shares between connections, and
+    // `try_send` sends from it before anything else can use it. Not on `tls_stream`: see
+    // `data_readiness` above.
+
+    /// Waits until a read would not block: bytes are waiting (in the socket, or buffered by
+    /// read_line & co.), or the stream has ended or failed (the next read says which). Yields
+    /// `std::monostate`. An operation like the reads: one read at a time (`errc::concurrent_read`),
+    /// the timeouts ("wait_readable from 127.0.0.1:7777: timed out after 5 s"), cancellation,
+    /// `nothrow`. Tokio: `stream.readable().await`; Python: `select.select([conn], [], [])`.
+    ///
+    /// Example:
+    ///     co_await conn.wait_readable();
+    ///     auto n = conn.try_recv_into(boost::asio::buffer(shared));   // nullopt: woken for nothing
+    auto wait_readable() requires data_readiness<Transport>;
+    /// Receives what is there now into `buffer`, without waiting: yields the byte count, 0 at end
+    /// of stream, or `std::nullopt` when a read would block. Bytes buffered by read_line & co.
+    /// come first. Throws `cosock::error` as `recv_into` does ("recv from 127.0.0.1:7777:
+    /// Connection reset by peer"; `errc::concurrent_read` while a read is pending); the second
+    /// form sets `ec` instead. Tokio: `try_read`; Python: `recv_into` on a non-blocking socket.
+    //
+    // Why std::optional and not an error: "would block" is the normal answer of a non-blocking
+    // read (after a wake-up that another reader answered, or a spurious one), not a failure; as
+    // an exception it would cost a throw on a hot path, and as an error code it would make the
+    // throwing form unusable. 0 stays end of stream, as everywhere else.
+    std::optional<std::size_t> try_recv_into(boost::asio::mutable_buffer buffer) requires
+        data_readiness<Transport>;
+    std::optional<std::size_t> try_recv_into(boost::asio::mutable_buffer buffer,
+                                             std::error_code& ec) requires data_readiness<Transport>;
+    /// Sends what the socket takes now from `data`, without waiting: yields the byte count, from 0
+    /// (the send buffer is full) to all of `data`; `send` the rest. Throws `cosock::error` as
+    /// `send` does ("send to 127.0.0.1:7777: Broken pipe"; `errc::concurrent_write` while a send
+    /// is pending); the second form sets `ec` instead. Tokio: `try_write`; Python: `send` on a
+    /// non-blocking socket.
+    std::size_t try_send(boost::asio::const_buffer data) requires data_readiness<Transport>;
+    std::size_t try_send(boost::asio::const_buffer data,
+                         std::error_code& ec) requires data_readiness<Transport>;
 
     /// Half-closes: no more sends, the peer's recv sees end of stream; receiving still works.
     /// Python: `conn.shutdown(socket.SHUT_WR)`.
@@ -172,6 +221,14 @@ void complete_result(const boost::asio::any_io_executor& executor, Handler handl
 /// send(2) with MSG_DONTWAIT | MSG_NOSIGNAL until all of `data` is sent or the call fails
 /// (`would_block`: the send buffer is full); `sent` counts what went (tcp.cpp).
 COSOCK_EXPORT error_code try_send_all(int fd, boost::asio::const_buffer data, std::size_t& sent);
+
+/// poll(2) with no wait: true when a read on `fd` would not block (bytes, end of stream or an
+/// error are there). Unlike a peek, it leaves a pending error for the read to report (tcp.cpp).
+COSOCK_EXPORT bool readable_now(int fd);
+
+/// recv(2) with MSG_DONTWAIT into `buffer`: sets `received` (0 at end of stream) and returns no
+/// error, or returns the errno (`would_block`: nothing there) (tcp.cpp).
+COSOCK_EXPORT error_code try_recv(int fd, boost::asio::mutable_buffer buffer, std::size_t& received);
 
 /// Moves the first `n` bytes of `input` out.
 inline std::string take_front(std::string& input, std::size_t n) {
@@ -259,6 +316,102 @@ auto basic_stream<Transport>::recv_into(boost::asio::mutable_buffer buffer) {
                 c->socket.async_read_some(buffer, intercept{std::move(h), eof_is_empty(c)});
             });
         });
+}
+
+template <class Transport>
+auto basic_stream<Transport>::wait_readable() requires data_readiness<Transport> {
+    auto* c = &this->core_.core("wait_readable");
+    return make_operation<std::monostate>(
+        "wait_readable from", &c->where, c->timeout, [c, keep = core_ref(*c)](auto handler, auto timeout) {
+            c->template launch<std::monostate>(role::read, timeout, std::move(handler), [c](auto h) {
+                bool ready = !c->pending_input.empty() || c->at_eof;
+                // Asio's async_wait re-arms the socket's epoll registration (EPOLL_CTL_MOD), and
+                // the kernel then reports bytes that are already there: waiting alone is correct.
+                // Looking first (poll) saves the trip through the loop when they are there; it is
+                // skipped when try_recv_into has just found the socket empty, as in a server's
+                // request-response loop, where the wait then costs what a read finding nothing did.
+                if constexpr (is_kernel_socket<Transport>)
+                    ready = ready ||
+                            (!c->drained && c->socket.is_open() && readable_now(c->socket.native_handle()));
+                if (ready)
+                    return complete_now(c->socket.get_executor(), std::move(h), error_code(),
+                                        std::monostate{});
+                auto done = [](auto&& h, error_code ec) { std::move(h)(ec, std::monostate{}); };
+                c->socket.async_wait(boost::asio::socket_base::wait_read,
+                                     intercept{std::move(h), std::move(done)});
+            });
+        });
+}
+
+template <class Transport>
+std::optional<std::size_t> basic_stream<Transport>::try_recv_into(
+    boost::asio::mutable_buffer buffer, std::error_code& ec) requires data_readiness<Transport> {
+    ec = {};
+    auto* c = this->core_.get();
+    if (!c) return ec = make_error_code(errc::not_open), std::nullopt;
+    if (c->reading) return ec = make_error_code(errc::concurrent_read), std::nullopt;
+    auto& in = c->pending_input;
+    if (!in.empty()) {  // bytes read ahead by read_line & co. come first
+        std::size_t n = std::min(in.size(), buffer.size());
+        std::memcpy(buffer.data(), in.data(), n);
+        in.erase(0, n);
+        return n;
+    }
+    if (c->at_eof) return 0;
+    std::size_t n = 0;
+    error_code e;
+    if constexpr (is_kernel_socket<Transport>)
+        e = try_recv(c->socket.native_handle(), buffer, n);
+    else
+        n = c->socket.try_read_some(buffer, e);
+    c->drained = e == boost::asio::error::would_block || n < buffer.size();  // a short read takes all
+    if (e == boost::asio::error::would_block) return std::nullopt;
+    if (e == boost::asio::error::eof || (!e && n == 0 && buffer.size() > 0)) {
+        c->at_eof = true;
+        return 0;
+    }
+    if (e) {
+        note_reset(c, e);
+        return ec = e, std::nullopt;
+    }
+    return n;
+}
+
+template <class Transport>
+std::optional<std::size_t> basic_stream<Transport>::try_recv_into(boost::asio::mutable_buffer buffer) requires
+    data_readiness<Transport> {
+    auto& c = this->core_.core("try_recv_into");
+    std::error_code ec;
+    auto n = try_recv_into(buffer, ec);
+    if (ec) fail(ec, "recv from", describe(&c.where));
+    return n;
+}
+
+template <class Transport>
+std::size_t basic_stream<Transport>::try_send(boost::asio::const_buffer data,
+                                              std::error_code& ec) requires data_readiness<Transport> {
+    ec = {};
+    auto* c = this->core_.get();
+    if (!c) return ec = make_error_code(errc::not_open), 0;
+    if (c->writing) return ec = make_error_code(errc::concurrent_write), 0;
+    std::size_t sent = 0;
+    error_code e;
+    if constexpr (is_kernel_socket<Transport>)
+        e = try_send_all(c->socket.native_handle(), data, sent);
+    else
+        sent = c->socket.try_write_some(data, e);
+    if (e && e != boost::asio::error::would_block) ec = e;
+    return sent;
+}
+
+template <class Transport>
+std::size_t basic_stream<Transport>::try_send(boost::asio::const_buffer data) requires
+    data_readiness<Transport> {
+    auto& c = this->core_.core("try_send");
+    std::error_code ec;
+    auto sent = try_send(data, ec);
+    if (ec) fail(ec, "send to", describe(&c.where));
+    return sent;
 }
 
 template <class Transport>

@@ -198,6 +198,10 @@ struct socket_core {
     // stops trying reads at once and waits for readiness that an edge-triggered epoll never
     // reports again: a second read would hang. With this flag it returns end of stream at once.
     bool at_eof = false;
+    // A stream's try_recv_into found the socket empty (or took all it had): its next
+    // wait_readable waits at once instead of looking first (basic_stream.hpp). Only a hint: the
+    // wait is correct either way.
+    bool drained = false;
     clock::duration timeout;              // per-socket timeout of each operation; zero: none
     std::unique_ptr<socket_timer> timer;  // created when the socket first uses a timeout
 
