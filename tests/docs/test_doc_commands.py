@@ -76,9 +76,14 @@ def command_blocks():
             if b.lang in ("sh", "console", "bash", "shell")]
 
 
+def named_all(name):
+    """The blocks marked `<!-- doc-run: NAME -->`, in page order (a walk-through may take several)."""
+    return [b for b in command_blocks() if (m := RUN.match(b.marker)) and m.group(1) == name]
+
+
 def named(name):
-    """The block marked `<!-- doc-run: NAME -->`."""
-    found = [b for b in command_blocks() if (m := RUN.match(b.marker)) and m.group(1) == name]
+    """The one block marked `<!-- doc-run: NAME -->`."""
+    found = named_all(name)
     assert len(found) == 1, f"{len(found)} blocks are marked doc-run: {name}"
     return found[0]
 
@@ -301,6 +306,35 @@ class Pages(unittest.TestCase):
         self.assertEqual(client, (0, "hi\n", ""))
         self.assertEqual(server.wait(), 0)
         self.assertIn("hello!\n", server.out)
+
+    @built("lib/libcosock.a")
+    def test_getting_started_echo(self):
+        # The reader saves the page's two programs, compiles them with its g++ lines (COSOCK: the
+        # cosock folder), starts the server, runs the client, stops the server with Ctrl-C, and
+        # runs the client again.
+        shell = Shell(self)
+        page = (ROOT / "docs/getting-started.md").read_text(encoding="utf-8")
+        for name in ("echo_server.cpp", "echo_client.cpp"):
+            code = re.search(rf"```cpp\n(// {re.escape(name)}:.*?)```", page, re.S).group(1)
+            (shell.dir / name).write_text(code, encoding="utf-8")
+        compile_block, server_block, client_block, refused_block = named_all("getting_started_echo")
+        script = "\n".join(compile_block.lines).replace("COSOCK=path/to/cosock", f"COSOCK={shell.dir}")
+        status, out, err = shell.run(script)
+        self.assertEqual(status, 0, err)
+
+        ((command, expected),) = console_steps(server_block)
+        server = shell.start(command)
+        self.assertEqual(ports_as_port("".join(server.out)), ports_as_port(expected[0]) + "\n")
+        ((command, expected),) = console_steps(client_block)
+        status, out, err = shell.run(command.replace("37927", shell.port))
+        self.assertEqual((status, out.rstrip("\n").split("\n"), err), (0, expected, ""))
+        os.killpg(server.proc.pid, signal.SIGINT)  # Ctrl-C
+        self.assertEqual(server.wait(), 130, server.err)
+        self.assertRegex("".join(server.out), r"127\.0\.0\.1:\d+ connected\n127\.0\.0\.1:\d+ left\n")
+
+        ((command, expected),) = console_steps(refused_block)
+        status, out, err = shell.run(command.replace("37927", shell.port))
+        self.assertEqual((status, out, ports_as_port(err)), (1, "", ports_as_port(expected[0]) + "\n"))
 
     # --- side-by-side.md ----------------------------------------------------------------------
 
