@@ -13,7 +13,9 @@ of a header H must appear in a synopsis of the section "## H". What may differ:
 - comments, and the text of string literals (`"..."` in a synopsis stands for any string);
 - a function's body or member initializers (`address(ep) : ip_(...) {}` is `address(ep);`),
   `inline`, `COSOCK_EXPORT` and attributes (`[[nodiscard]]`), and `typename` before a
-  qualified name;
+  qualified name; `boost::system::error_code` is the `error_code` of cosock::detail;
+- a later definition of an inline function declared before, which repeats the declaration
+  without its default arguments;
 - `= default`, which a synopsis may leave out (not add);
 - a class's base in `cosock::detail`, which a synopsis leaves out: the base's public members
   (`detail::basic_stream<boost::asio::ip::tcp::socket>`'s `recv`) are shown as the class's own,
