@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# scripts/setup.sh — installs what building and testing cosock needs, on Debian 12 (or Ubuntu
-# 23.04+), and only what is missing: a C++20 compiler, CMake >= 3.25, make, Boost >= 1.81
-# (headers and Boost.Test), fmt, OpenSSL, Python 3, and clang 14 with its libFuzzer and sanitizer runtimes
-# (the `fuzz` preset). Run as root or with sudo available.
+# scripts/setup.sh — installs what building and testing cosock needs, on Debian 12 (the system it
+# is tested on), and only what is missing: a C++20 compiler, CMake >= 3.25, make, Boost >= 1.81
+# (headers and Boost.Test), fmt, OpenSSL, Python 3; for the tests clang 14 with its libFuzzer and
+# sanitizer runtimes (the `fuzz` preset), clang-format-14, strace, openssl, nftables and iproute2.
+# Run as root or with sudo available.
 set -euo pipefail
 
 missing=()

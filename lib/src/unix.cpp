@@ -37,7 +37,10 @@ std::string path_of(const void* name, std::size_t size) {
     std::size_t offset = offsetof(sockaddr_un, sun_path);
     if (size <= offset) return "";  // unnamed
     std::string path(un->sun_path, size - offset);
-    if (path[0] == '\0') return "@" + path.substr(1);  // abstract: "\0name" is shown as "@name"
+    if (path[0] == '\0') {  // abstract: "\0name" is shown as "@name"
+        path[0] = '@';      // in place: no second string, no copy that could overlap its source
+        return path;
+    }
     if (auto nul = path.find('\0'); nul != std::string::npos) path.resize(nul);
     return path;
 }

@@ -85,11 +85,12 @@ def declared_name(head):
     return (m.group(1), "variable") if m else None
 
 
-def scan_header(source, bases=None):
+def scan_header(source, bases=None, with_head=False):
     """Yields (line, class or None, name, kind, public words) for each public declaration. The
     public members of the shared base templates in cosock::detail (`basic_stream`, ...) count too,
     under their template's name; `bases` receives each class's such bases (tcp_stream ->
-    [basic_stream])."""
+    [basic_stream]). With `with_head`, each tuple ends with the declaration's text (comments and
+    string literals blanked): what check_api_signatures.py compares."""
     text = NOISE.sub(blank, source)
     text = PREPROCESSOR.sub(blank, text)
     # The scope stack: ("namespace", [names]) | ("class", name, access) | ("other",).
@@ -112,10 +113,11 @@ def scan_header(source, bases=None):
         found = declared_name(head) if public else None
         line = text.count("\n", 0, start) + 1
         words = set(re.findall(r"~?\w+", head))
+        extra = (head,) if with_head else ()
         if found:
-            yield line, cls, found[0], found[1], words | {found[0]}
+            yield (line, cls, found[0], found[1], words | {found[0]}) + extra
         elif not stack:  # a specialization such as fmt::formatter<cosock::address>: words only
-            yield line, None, None, None, words
+            yield (line, None, None, None, words) + extra
 
     for i, c in enumerate(text):
         if c == "(":
