@@ -1,5 +1,5 @@
 // echo_server: TCP and UDP echo on one port, one event loop per thread; cosock's server in bench/.
-// Python: none in the tutorial (the benchmark's program)   Peer: bench/loadgen, or `nc 127.0.0.1 PORT`
+// Python: none in the blog post (the benchmark's program)   Peer: bench/loadgen, or `nc 127.0.0.1 PORT`
 // Run: echo_server [--host H] [--port 0] [--threads N] [--timeout S] [--unix PATH] [--tls CERT KEY]
 //      [--mmsg]
 // Prints: "listening on 127.0.0.1:PORT", then sends every TCP byte and every UDP datagram back.

@@ -1,5 +1,5 @@
 // https_get: GET a URL over TLS and print the response's status line and headers.
-// Python: none in the tutorial; `urllib.request.urlopen(url)` does the same.   Peer: any HTTPS server
+// Python: none in the blog post; `urllib.request.urlopen(url)` does the same.   Peer: any HTTPS server
 // Run: https_get [--insecure] [--cafile FILE] https://HOST[:PORT][/PATH]
 // Prints: "HTTP/1.1 200 OK", then each header as "Name: value"; exits 0 whatever the status.
 // The server's certificate is checked against the system's trust store (and FILE, a PEM file of

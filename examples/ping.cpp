@@ -1,4 +1,4 @@
-// ping: ICMP echo over IPv4, like ping(8) (not a program of the tutorial: its socket() table's
+// ping: ICMP echo over IPv4, like ping(8) (not a program of the blog post "socket": its socket() table's
 // SOCK_RAW row). Python: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).
 // Run: ping [--host H] [--count N] [--timeout S]   (needs CAP_NET_RAW: root, or setcap)
 // Sends N echo requests (default 3) to H (a numeric IPv4 address, default 127.0.0.1), back to

@@ -1,4 +1,4 @@
-// socket_families: walks the tutorial's table of socket() parameters, one row per line.
+// socket_families: walks the blog post's table of socket() parameters, one row per line.
 // Python: socket.socket(family=AF_INET, type=SOCK_STREAM, proto=0, fileno=None)   Peer: itself
 // Run: socket_families [--host 127.0.0.1] [--port 0]
 // Prints one line per row of the table: the family and type, the cosock call, and what went

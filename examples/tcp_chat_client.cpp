@@ -1,4 +1,4 @@
-// tcp_chat_client: the TCP chat client of the tutorial (client端 -- 这是一个聊天的).
+// tcp_chat_client: the TCP chat client of the blog post "socket" (client端 -- 这是一个聊天的).
 // Python: examples/python/tcp_chat_client.py   Peer: tcp_chat_server   Run: tcp_chat_client [--port P]
 // Prints: the prompt ">>>", then each reply of the server. Sends each line typed on stdin (empty
 // lines are skipped); end of stdin counts as typing "bye". Ends after "OK!bye" (the answer to our

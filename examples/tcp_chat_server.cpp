@@ -1,4 +1,4 @@
-// tcp_chat_server: the TCP chat server of the tutorial (server端 -- 这是一个聊天的).
+// tcp_chat_server: the TCP chat server of the blog post "socket" (server端 -- 这是一个聊天的).
 // Python: examples/python/tcp_chat_server.py   Peer: tcp_chat_client   Run: tcp_chat_server [--port 0]
 // Prints: "listening on 127.0.0.1:7777", each client message the moment it arrives, and the prompt
 // ">>>>" when there is a message to answer: the next line typed on stdin is the reply. On the

@@ -1,4 +1,4 @@
-// tcp_hello_client: the TCP hello client of the tutorial (使用套接字 -- TCP, cilent端).
+// tcp_hello_client: the TCP hello client of the blog post "socket" (使用套接字 -- TCP, cilent端).
 // Python: examples/python/tcp_hello_client.py   Peer: tcp_hello_server
 // Run: tcp_hello_client [--port P]   Prints: the server's answer ("hi") and exits 0.
 // SPDX-License-Identifier: MIT

@@ -1,4 +1,4 @@
-// tcp_hello_server: the TCP hello server of the tutorial (使用套接字 -- TCP, server端).
+// tcp_hello_server: the TCP hello server of the blog post "socket" (使用套接字 -- TCP, server端).
 // Python: examples/python/tcp_hello_server.py   Peer: tcp_hello_client
 // Run: tcp_hello_server [--port 0]   Prints: "listening on 127.0.0.1:8898", then what the client
 // sent ("hello!"); answers "hi" and exits 0.

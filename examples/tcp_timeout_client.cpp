@@ -1,4 +1,4 @@
-// tcp_timeout_client: the client of the timeout server of the tutorial (设置时间间隔, client端).
+// tcp_timeout_client: the client of the timeout server of the blog post "socket" (设置时间间隔, client端).
 // Python: examples/python/tcp_timeout_client.py   Peer: tcp_timeout_server
 // Run: tcp_timeout_client [--port P]   Prints: the prompt ">>>>", then each reply of the server.
 // Sends each line typed on stdin (empty lines are skipped); exits 0 when the server says "bye" or

@@ -1,4 +1,4 @@
-// tcp_timeout_server: the chat server with a timeout of the tutorial (设置时间间隔, server端).
+// tcp_timeout_server: the chat server with a timeout of the blog post "socket" (设置时间间隔, server端).
 // Python: examples/python/tcp_timeout_server.py   Peer: tcp_timeout_client
 // Run: tcp_timeout_server [--port 0] [--timeout 10]   Prints: "listening on 127.0.0.1:8888", then
 // each client message and the prompt ">>>"; the next line typed on stdin is the reply. Exits 0 on

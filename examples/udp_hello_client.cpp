@@ -1,8 +1,8 @@
-// udp_hello_client: the UDP hello client of the tutorial (使用套接字 -- UDP, client端).
+// udp_hello_client: the UDP hello client of the blog post "socket" (使用套接字 -- UDP, client端).
 // Python: examples/python/udp_hello_client.py   Peer: udp_hello_server
 // Run: udp_hello_client [--port P] [--timeout S]   Prints: the answer and its sender ("hi from
 // 127.0.0.1:9000") and exits 0. UDP is unreliable: with no answer within --timeout (default 5 s;
-// 0 waits forever, as the tutorial did) it prints one line on stderr and exits 1:
+// 0 waits forever, as the blog post did) it prints one line on stderr and exits 1:
 //   udp_hello_client: no answer from 127.0.0.1:9000 within 5 s
 // SPDX-License-Identifier: MIT
 #include <cosock/cosock.hpp>

@@ -1,4 +1,4 @@
-// udp_hello_server: the UDP hello server of the tutorial (使用套接字 -- UDP, server端).
+// udp_hello_server: the UDP hello server of the blog post "socket" (使用套接字 -- UDP, server端).
 // Python: examples/python/udp_hello_server.py   Peer: udp_hello_client
 // Run: udp_hello_server [--port 0]   Prints: "listening on 127.0.0.1:9000", then the message and
 // its sender ("hello from 127.0.0.1:54321"); answers "hi" to the sender and exits 0.

@@ -1,9 +1,9 @@
-// udp_qq_client: the QQ chat client of the tutorial (QQ聊天 -- client1/2/3端), one program for
+// udp_qq_client: the QQ chat client of the blog post "socket" (QQ聊天 -- client1/2/3端), one program for
 // the three: --name One, Two or Three (any name).
 // Python: examples/python/udp_qq_client.py   Peer: udp_qq_server   Run: udp_qq_client [--name Two]
 // Prints: the prompt "NAME:", then each reply as received. Sends each line typed on stdin (empty
 // lines are skipped) as "\033[32m来自NAME的消息: line\033[0m": the green colour travels in the
-// message, as in Python (with the tutorial's broken escapes \035[32m and [0,m fixed), so it is sent
+// message, as in Python (with the blog post's broken escapes \035[32m and [0,m fixed), so it is sent
 // whatever NO_COLOR says; the client adds no colour of its own. End of stdin exits 0. With
 // --timeout S (default 0: wait forever) and no reply within S seconds: one line on stderr, exit 1.
 // SPDX-License-Identifier: MIT

@@ -1,4 +1,4 @@
-// udp_qq_server: the QQ chat server of the tutorial (QQ聊天 -- server端).
+// udp_qq_server: the QQ chat server of the blog post "socket" (QQ聊天 -- server端).
 // Python: examples/python/udp_qq_server.py   Peer: udp_qq_client   Run: udp_qq_server [--port 0]
 // Prints: "listening on 127.0.0.1:9999", then for each message its sender ("127.0.0.1:54321") and
 // its text, the moment it arrives; and for each message the prompt ">>>": the next line typed on

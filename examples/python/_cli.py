@@ -1,4 +1,4 @@
-"""Shared helper of the Python example programs (not a program of the tutorial itself).
+"""Shared helper of the Python example programs (not a program of the blog post "socket" itself).
 
 Gives every program the same command line (--host, --port, --help), the same exit codes
 (0 normal end, 1 error with one line `PROG: message` on stderr, 2 bad flags, 130 Ctrl-C),

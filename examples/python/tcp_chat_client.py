@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""TCP chat client: our rewrite of the tutorial's "client端 -- 这是一个聊天的".
+"""TCP chat client: our rewrite of the blog post's "client端 -- 这是一个聊天的".
 
 Run:    python3 tcp_chat_client.py [--host 127.0.0.1] [--port 7777]   (messages typed on stdin)
 Prints: the prompt `>>>`, each server reply; on the server's `bye` prints `聊天结束`, answers
@@ -28,7 +28,7 @@ def main():
             print('聊天结束', flush=True)
             so.sendall(b'bye')
             break
-        if ret == 'OK!bye':     # the answer to our own bye (the tutorial never ended here)
+        if ret == 'OK!bye':     # the answer to our own bye (the blog post never ended here)
             break
     so.close()
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""TCP chat server: our rewrite of the tutorial's "server端 -- 这是一个聊天的".
+"""TCP chat server: our rewrite of the blog post's "server端 -- 这是一个聊天的".
 
 Run:    python3 tcp_chat_server.py [--host 127.0.0.1] [--port 7777]   (replies typed on stdin)
 Prints: `listening on HOST:PORT`, each client message, the prompt `>>>>`; on `bye` prints
@@ -20,7 +20,7 @@ def main():
     conn, addr = so.accept()    # 接收connection连接，address地址
     while True:
         data = conn.recv(4096)
-        if not data:            # the tutorial looped forever here
+        if not data:            # the blog post looped forever here
             cli.fail('peer closed the connection')
         ret = data.decode('utf-8', 'replace')
         if ret == 'bye':

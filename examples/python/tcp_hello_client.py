@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""TCP hello client: our rewrite of the tutorial's "使用套接字 -- TCP" client.
+"""TCP hello client: our rewrite of the blog post's "使用套接字 -- TCP" client.
 
 Run:    python3 tcp_hello_client.py [--host 127.0.0.1] [--port 8898]
 Prints: the server's answer as text (`hi`), then exits 0.

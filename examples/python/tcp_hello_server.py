@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""TCP hello server: our rewrite of the tutorial's "使用套接字 -- TCP" server.
+"""TCP hello server: our rewrite of the blog post's "使用套接字 -- TCP" server.
 
 Run:    python3 tcp_hello_server.py [--host 127.0.0.1] [--port 8898]
 Prints: `listening on HOST:PORT`, then the one client's message as text (`hello!`);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""TCP chat client for the timeout server: our rewrite of the tutorial's "设置时间间隔 -- client端".
+"""TCP chat client for the timeout server: our rewrite of the blog post's "设置时间间隔 -- client端".
 
 Run:    python3 tcp_timeout_client.py [--host 127.0.0.1] [--port 8888]   (messages on stdin)
 Prints: the prompt `>>>>`, then each server reply; exits 0 when the server says `bye` or closes

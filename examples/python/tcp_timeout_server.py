@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""TCP chat server with a timeout: our rewrite of the tutorial's "设置时间间隔 -- server端".
+"""TCP chat server with a timeout: our rewrite of the blog post's "设置时间间隔 -- server端".
 
 Run:    python3 tcp_timeout_server.py [--host 127.0.0.1] [--port 8888] [--timeout 10]
 Prints: `listening on HOST:PORT`, each message, the prompt `>>>`; exits 0 on `bye` (answering
@@ -24,7 +24,7 @@ def main():
     cli.announce(S)
     try:
         conn, addr = S.accept()
-    except TimeoutError:        # the tutorial died with a traceback
+    except TimeoutError:        # the blog post died with a traceback
         cli.fail(f'accept on {cli.fmt(S.getsockname())}: timed out after {args.timeout:g} s')
     while True:
         try:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""UDP hello client: our rewrite of the tutorial's "使用套接字 -- UDP" client.
+"""UDP hello client: our rewrite of the blog post's "使用套接字 -- UDP" client.
 
 Run:    python3 udp_hello_client.py [--host 127.0.0.1] [--port 9000] [--timeout 5]
 Prints: `{answer} from {host}:{port}` (`hi from 127.0.0.1:9000`), exits 0; with no answer
@@ -21,7 +21,7 @@ def main():
     udp_sk.sendto(b'hello', ip_port)
     try:
         back_msg, addr = udp_sk.recvfrom(1024)
-    except TimeoutError:        # UDP is unreliable: the tutorial waited forever
+    except TimeoutError:        # UDP is unreliable: the blog post waited forever
         cli.fail(f'no answer from {cli.fmt(ip_port)} within {args.timeout:g} s')
     print(f"{back_msg.decode('utf-8', 'replace')} from {cli.fmt(addr)}", flush=True)
     udp_sk.close()

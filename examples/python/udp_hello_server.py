@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""UDP hello server: our rewrite of the tutorial's "使用套接字 -- UDP" server.
+"""UDP hello server: our rewrite of the blog post's "使用套接字 -- UDP" server.
 
 Run:    python3 udp_hello_server.py [--host 127.0.0.1] [--port 9000]
 Prints: `listening on HOST:PORT`, then `{message} from {host}:{port}` (`hello from

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""UDP "QQ" chat client: our rewrite of the tutorial's "QQ聊天 -- client1/2/3端" (one program, --name).
+"""UDP "QQ" chat client: our rewrite of the blog post's "QQ聊天 -- client1/2/3端" (one program, --name).
 
 Run:    python3 udp_qq_client.py [--host 127.0.0.1] [--port 9999] [--name One] [--timeout 0]
 Prints: the prompt `NAME:`, then each reply; sends each line as green `来自NAME的消息: line`.
@@ -23,7 +23,7 @@ def main():
         info = cli.read_line(args.name + ':')
         if info is None:
             break
-        # the tutorial's \035[32m, \034[32m and [0,m were broken escapes
+        # the blog post's \035[32m, \034[32m and [0,m were broken escapes
         info = ('\033[32m来自%s的消息: %s\033[0m' % (args.name, info)).encode('utf-8')
         so.sendto(info, ip_port)
         try:

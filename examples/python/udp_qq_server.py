@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""UDP "QQ" chat server: our rewrite of the tutorial's "QQ聊天 -- server端".
+"""UDP "QQ" chat server: our rewrite of the blog post's "QQ聊天 -- server端".
 
 Run:    python3 udp_qq_server.py [--host 127.0.0.1] [--port 9999]   (replies typed on stdin)
 Prints: `listening on HOST:PORT`; per message its sender `HOST:PORT`, the text, the prompt `>>>`.

@@ -13,7 +13,7 @@
 
 namespace examples {
 
-/// What a program accepts and its defaults (the tutorial's port; extra flags only when given).
+/// What a program accepts and its defaults (the blog post's port; extra flags only when given).
 struct defaults {
     const char* about = "";  // one line for --help
     int port = 0;

@@ -260,7 +260,7 @@ def ipv6_loopback():
 class Udp(unittest.TestCase):
     """UDP hello and the QQ chat, C++ and Python; replies typed on the servers' piped stdin."""
 
-    QQ_MESSAGE = r'\x1b\[32m来自{}的消息: {}\x1b\[0m'  # green, with the escapes the tutorial got wrong fixed
+    QQ_MESSAGE = r'\x1b\[32m来自{}的消息: {}\x1b\[0m'  # green, with the escapes the blog post got wrong fixed
 
     def start(self, cmd, stdin_text=None):
         proc = start(cmd, stdin_text)

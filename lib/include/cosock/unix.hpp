@@ -1,4 +1,4 @@
-// cosock/unix.hpp — Unix-domain sockets (AF_UNIX), the family the tutorial describes first:
+// cosock/unix.hpp — Unix-domain sockets (AF_UNIX), the family the blog post describes first:
 // unix_listener and unix_stream (SOCK_STREAM), unix_datagram (SOCK_DGRAM). Same operations as
 // their TCP and UDP siblings (one implementation: detail/basic_stream.hpp, basic_datagram.hpp);
 // peers are named by paths instead of addresses.
