@@ -23,7 +23,9 @@ namespace cosock_test {
 
 /// Runs `body` on a fresh io_context (the current cosock event loop meanwhile) and fails the
 /// test when it throws or has not finished within `limit` of real time, times the slow factor
-/// (support/slow.hpp): a hang guard, not a verdict on speed.
+/// (support/slow.hpp): a hang guard, not a verdict on speed. When the body throws, the loop stops
+/// at once: coroutines it started and left running may refer to its frame, now gone, so they are
+/// destroyed with the loop, never resumed, and the failure reads as the body's own error.
 inline void run_for(cosock::task<void> body, std::chrono::seconds limit = std::chrono::seconds(10)) {
     limit = std::chrono::ceil<std::chrono::seconds>(scaled(limit));
     boost::asio::io_context context(1);
@@ -33,6 +35,7 @@ inline void run_for(cosock::task<void> body, std::chrono::seconds limit = std::c
     boost::asio::co_spawn(context, std::move(body), [&](std::exception_ptr e) {
         done = true;
         error = e;
+        if (e) context.stop();
     });
     context.run_for(limit);
     if (!done) BOOST_FAIL("the test coroutine did not finish within " << limit.count() << " s");
@@ -66,7 +69,8 @@ inline cosock::task<void> turns(int n) {
 }
 
 /// Waits until `flag` is true, letting other coroutines run (bounded: fails after many turns,
-/// never sleeps).
+/// never sleeps). Only for what the loop's ready work or prompt loopback I/O sets: 100,000 turns
+/// may take less than 50 ms, so what waits behind a timer (a grace, a timeout) needs wait_until.
 inline cosock::task<void> until(const bool& flag) {
     for (int turn = 0; !flag; ++turn) {
         if (turn > 100000) throw std::runtime_error("condition never became true");

@@ -24,6 +24,7 @@ namespace {
 using cosock_test::connect_pair;
 using cosock_test::start_cancellable;
 using cosock_test::until;
+using cosock_test::wait_until;
 
 std::string what(std::exception_ptr e) {
     try {
@@ -328,7 +329,7 @@ COSOCK_CO_TEST(serve_runs_each_connection_and_reports_handler_errors) {
     auto idle = co_await cosock::tcp_stream::connect(at);
     co_await cosock_test::yield();
     stop.emit(boost::asio::cancellation_type::terminal);
-    co_await until(served);
+    co_await wait_until(served);  // after the 50 ms grace: real time, not a number of turns
     BOOST_TEST(is_aborted(serve_error));
     BOOST_TEST(errors.size() == 1u);
     for (auto& e : errors) BOOST_TEST(e == "handler failed");
