@@ -8,6 +8,7 @@ add_executable(cosock_fault_tests
   ${CMAKE_CURRENT_SOURCE_DIR}/churn_test.cpp)
 target_include_directories(cosock_fault_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/..)
 target_link_libraries(cosock_fault_tests PRIVATE cosock::cosock cosock_test_main cosock_warnings)
+target_precompile_headers(cosock_fault_tests REUSE_FROM cosock_unit_tests)
 
 # One ctest test per suite, so that they run in parallel and fail separately. `churn` takes
 # COSOCK_CHURN_CYCLES from the environment (default 50000: under a minute in Debug).
