@@ -565,6 +565,7 @@ CALLGRIND_CASES = [  # (scenario key, servers, operations in the short run; the 
     ("timeout", ["cosock --timeout", "asio-coro naive ||"], 5000),
     ("udp", ["cosock", "asio-coro", "asio-callback", "epoll"], 5000),
     ("churn", ["cosock", "asio-coro", "asio-callback", "epoll"], 1000),
+    ("bulk", ["cosock", "asio-coro", "epoll"], 2000),  # an operation: 64 KiB echoed
     ("tls", ["cosock --tls", "asio-tls"], 2000),
 ]
 

@@ -6,12 +6,14 @@ Every pair runs in all four combinations (C++ or Python server x C++ or Python c
 on loopback; every wait is bounded and every process is killed at the end of its test.
 """
 import os
+import random
 import shlex
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 from pathlib import Path
@@ -93,6 +95,32 @@ class Examples(unittest.TestCase):
                     proc = self.start(command(name, 'cpp') + list(args))
                     _, err = self.ends(proc, 2)
                     self.assertEqual(err, f'{name}: {message} (see --help)\n')
+
+    def test_echo_server_sends_a_bulk_stream_back_unchanged_through_a_small_window(self):
+        # 4 MiB in 64 KiB writes against a client receive buffer of a few KiB: the server reads
+        # full buffers in a row, its sends stall half-way, and what did not go waits for room.
+        # Every byte must come back, in order, and the connection end after the last one.
+        server, where = self.server('echo_server', 'cpp')
+        payload = random.Random(7).randbytes(4 << 20)
+        received = bytearray()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
+            client.settimeout(30 * SLOW)
+            client.connect(('127.0.0.1', int(where[3])))
+            def write():
+                for i in range(0, len(payload), 64 * 1024):
+                    client.sendall(payload[i:i + 64 * 1024])
+                client.shutdown(socket.SHUT_WR)
+            writer = threading.Thread(target=write)
+            writer.start()
+            try:
+                while chunk := client.recv(256 * 1024):
+                    received += chunk
+            finally:
+                writer.join(30 * SLOW)
+        self.assertFalse(writer.is_alive(), 'the writer did not finish')
+        self.assertEqual(len(received), len(payload))
+        self.assertTrue(received == payload, 'the echo differs from what was sent')
 
     def test_help_describes_the_flags_and_exits_0(self):
         proc = self.start(command('tcp_hello_server', 'cpp') + ['--help'])
