@@ -161,9 +161,10 @@ struct lookup {
     void drop();                                                                           // shutdown
 };
 
-/// The lookups of one event loop that wait for their answer. When the loop is destroyed first,
-/// its shutdown drops them (their handlers hold coroutines of that loop), before Asio's scheduler
-/// goes: a helper that answers later finds its lookup settled and touches nothing of the loop.
+/// The lookups of one event loop whose helper thread may still touch the loop: waiting for their
+/// answer, or queuing it. When the loop is destroyed first, its shutdown drops them (their
+/// handlers hold coroutines of that loop), before Asio's scheduler goes, waiting for a helper that
+/// is queuing its answer: a helper that answers later finds its lookup settled and touches nothing.
 class lookup_service : public asio::execution_context::service {
 public:
     static inline asio::execution_context::id id;
@@ -196,14 +197,19 @@ void lookup::answer(std::shared_ptr<lookup> self, error_code ec, std::vector<add
     std::lock_guard lock(mutex);
     if (settled) return;  // cancelled or dropped meanwhile: the answer goes nowhere
     settled = true;
-    auto loop = std::move(work);  // released on leaving, after the post counts as the loop's work
-    asio::post(loop, [self = std::move(self), ec, found = std::move(found)]() mutable {
-        self->complete(ec, std::move(found));
-    });
+    {
+        auto loop = std::move(work);  // the loop's work until the answer is queued
+        asio::post(loop, [self = std::move(self), ec, found = std::move(found)]() mutable {
+            self->complete(ec, std::move(found));
+        });
+    }
+    // Only now off the service's list, under our mutex: the answer may already have run and the
+    // loop's owner be destroying it, while this thread was still in Asio's post or releasing the
+    // work. That shutdown (drop) waits for this mutex, so the loop outlives our last touch of it.
+    service->forget(this);
 }
 
 void lookup::complete(error_code ec, std::vector<address> found) {
-    service->forget(this);
     auto h = std::move(handler);
     asio::get_associated_cancellation_slot(h).clear();
     asio::dispatch(asio::append(std::move(h), ec, std::move(found)));
