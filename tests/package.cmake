@@ -27,8 +27,11 @@ else()
   set(cosock_package_other_shared ON)
 endif()
 
+# CMAKE_CXX_FLAGS_DEBUG: a Debug consumer build checks the packaging, not the code, so it
+# compiles without optimisation or debug information (it compiles the library again).
 set(cosock_consumer_options
   "-DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE}"
+  "-DCMAKE_CXX_FLAGS_DEBUG=-O0"
   "-DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER}"
   "-DCMAKE_CXX_FLAGS=${CMAKE_CXX_FLAGS}"
   "-DCMAKE_EXE_LINKER_FLAGS=${CMAKE_EXE_LINKER_FLAGS}"
