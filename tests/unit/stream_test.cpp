@@ -231,6 +231,82 @@ COSOCK_STREAM_TEST(recv_into_fills_the_callers_buffer) {
     BOOST_TEST(end == 0u);
 }
 
+/// One recv(64) into `got`: started with start_cancellable where a read that never completes
+/// must fail the test instead of hanging it.
+template <class S>
+cosock::task<void> recv_to(S& s, std::string& got) {
+    got = co_await s.recv(64);
+}
+
+// What a stream must do whatever it knows of readiness (docs/performance.md, "The read that
+// finds nothing"): bytes that arrive while no read waits are found by the next read of each kind;
+// a read that fills its buffer leaves the rest to the next read at once; an end (or a reset) that
+// came with the last bytes is found by the read after them, though no new report comes.
+COSOCK_STREAM_TEST(bytes_that_arrive_while_no_read_waits_are_found_after_a_read_took_all) {
+    auto p = co_await T::make();
+    auto ex = co_await boost::asio::this_coro::executor;
+    std::array<char, 8> buf{};
+    co_await p.client.send("ab");
+    auto n = co_await p.server.recv_into(boost::asio::buffer(buf));  // all there was
+    co_await p.client.send("cd");
+    co_await cosock_test::turns(20);  // the loop meets the report of "cd" while no read waits
+    std::string cd;
+    bool done = false;
+    std::exception_ptr error;
+    boost::asio::cancellation_signal unused;
+    start_cancellable(recv_to(p.server, cd), unused, done, error, ex);
+    co_await until(done);
+    BOOST_TEST(std::string(buf.data(), n) == "ab");
+    BOOST_TEST(cd == "cd");
+    if constexpr (has_readiness<typename T::stream>) {
+        co_await p.client.send("ef");
+        co_await cosock_test::turns(20);
+        BOOST_TEST(try_read(p.server) == "ef");
+        BOOST_TEST(try_read(p.server) == "would block");
+        co_await p.client.send("gh");
+        co_await cosock_test::turns(20);
+        done = false;
+        start_cancellable(p.server.wait_readable(), unused, done, error, ex);
+        co_await until(done);
+        BOOST_TEST(!error);
+        BOOST_TEST(try_read(p.server) == "gh");
+    }
+}
+
+COSOCK_STREAM_TEST(a_read_that_fills_its_buffer_leaves_the_rest_to_the_next_read_at_once) {
+    auto p = co_await T::make();
+    co_await p.client.send("abcdef");
+    co_await cosock_test::turns(20);  // the loop takes in the report of the bytes before any read
+    std::array<char, 4> buf{};
+    auto n = co_await p.server.recv_into(boost::asio::buffer(buf));  // full: there may be more
+    std::string rest;
+    bool done = false;
+    std::exception_ptr error;
+    boost::asio::cancellation_signal unused;
+    start_cancellable(recv_to(p.server, rest), unused, done, error,
+                      co_await boost::asio::this_coro::executor);
+    co_await until(done);  // no new bytes come: it must not wait for a report
+    BOOST_TEST(std::string(buf.data(), n) == "abcd");
+    BOOST_TEST(rest == "ef");
+}
+
+COSOCK_STREAM_TEST(an_end_that_arrives_with_the_last_bytes_is_read_after_them) {
+    auto p = co_await T::make();
+    co_await p.client.send("last");
+    co_await T::end_writing(p.client);
+    co_await cosock_test::turns(20);  // the loop takes in the report of both before any read
+    std::array<char, 8> buf{};
+    auto n = co_await p.server.recv_into(boost::asio::buffer(buf));  // short: the bytes, not the end
+    std::string end = "not read";
+    bool done = false;
+    std::exception_ptr error;
+    boost::asio::cancellation_signal unused;
+    start_cancellable(recv_to(p.server, end), unused, done, error, co_await boost::asio::this_coro::executor);
+    co_await until(done);  // nothing new comes: the end must be found without a new report
+    BOOST_TEST(std::string(buf.data(), n) == "last");
+    BOOST_TEST(end.empty());
+}
+
 COSOCK_STREAM_TEST(send_delivers_every_byte_of_a_large_buffer) {
     auto p = co_await T::make();
     std::string big(4 * 1024 * 1024, 'x');
