@@ -367,10 +367,11 @@ void task_scope::start(task<void> child, std::shared_ptr<detail::child_state> ch
             if (e && !is_cancellation(e)) {
                 if (child.get() == s->body) {
                     if (!s->first_error) s->first_error = e;
+                } else if (auto left = child->report(e); !left) {
                 } else if (s->on_error) {
-                    s->on_error(e);
+                    s->on_error(left);
                 } else if (!s->first_error) {
-                    s->first_error = e;
+                    s->first_error = left;
                     s->cancel_all();
                 }
             }
@@ -382,7 +383,8 @@ namespace detail {
 task<void> wait_for(std::shared_ptr<child_state> child) {
     while (!child->done) {
         if (!child->waiters) {
-            auto t = std::make_shared<timer>(child->executor);
+            auto executor = co_await asio::this_coro::executor;
+            auto t = std::make_shared<timer>(executor);
             expire_at(*t, clock::time_point::max());  // woken by cancel() when the child ends
             child->waiters = t;
         }
@@ -402,13 +404,17 @@ void task_scope::cancel() {
     state_->cancel_all();
 }
 
+void detail::scope_access::start(task_scope& scope, task<void> child, std::shared_ptr<child_state> state) {
+    scope.start(std::move(child), std::move(state));
+}
+
 task<void> detail::scope_access::run_body(task_scope& scope, task<void> body, scope_grace grace) {
     return scope.run_body(std::move(body), grace);
 }
 
 task<void> task_scope::run_body(task<void> body, detail::scope_grace grace) {
     auto s = state_;
-    auto body_state = std::make_shared<detail::child_state>(s->executor);
+    auto body_state = std::make_shared<detail::child_state>();
     s->body = body_state.get();
     start(std::move(body), body_state);
     using clock = detail::clock;

@@ -36,17 +36,25 @@ inline bool is_per_connection(const error_code& ec) {
            || ec == std::errc::timed_out;            // the listener's timeout: a server keeps waiting
 }
 
-/// One connection's coroutine inside serve's scope: its exception goes to on_error, not up.
-template <class Handler, class Stream, class Peer, class Options>
-task<void> run_connection(Handler& handler, Stream conn, Peer peer, const Options& options) {
-    try {
-        co_await handler(std::move(conn), peer);
-    } catch (...) {
-        auto error = std::current_exception();
-        if (is_cancellation(error)) throw;  // stopped by serve: not an error
-        options.on_error(peer, error);
+/// One connection as a child of serve's scope: its error goes to on_error with its peer, not to
+/// the scope (a cancellation is not an error). A state rather than a coroutine around the
+/// handler: an idle connection holds no frame for it (docs/performance.md, idle connections).
+template <class Peer, class Options>
+struct connection_child : child_result<void> {
+    connection_child(Peer p, const Options& o) : peer(std::move(p)), options(&o) {}
+
+    std::exception_ptr report(std::exception_ptr error) override {
+        try {
+            options->on_error(peer, error);
+            return nullptr;
+        } catch (...) {
+            return std::current_exception();  // on_error failed: the scope has that to handle
+        }
     }
-}
+
+    Peer peer;
+    const Options* options;
+};
 
 /// serve's accept loop: returns when the listener is closed, throws on cancellation or a fatal
 /// accept error; each connection runs in `connections`.
@@ -62,7 +70,15 @@ task<void> accept_loop(Core* core, Handler& handler, Options& options, const std
         if (!ec) {
             backoff = 0ms;
             auto& [conn, peer] = accepted;
-            connections.spawn(run_connection(handler, std::move(conn), peer, options));
+            auto child = std::make_shared<connection_child<decltype(peer), Options>>(peer, options);
+            task<void> work;
+            try {
+                work = handler(std::move(conn), peer);
+            } catch (...) {  // the handler failed before its coroutine began
+                options.on_error(peer, std::current_exception());
+                continue;
+            }
+            scope_access::start(connections, std::move(work), std::move(child));
             continue;
         }
         if (is_per_connection(ec)) continue;

@@ -8,7 +8,9 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include <fmt/format.h>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 
@@ -37,6 +39,24 @@ std::string what(std::exception_ptr e) {
 bool is_aborted(std::exception_ptr e) {
     return e && cosock::is_cancellation(e);
 }
+
+/// `listener.serve(handler, options)` running beside the test until `stop` is emitted: `ended`
+/// once serve has returned or thrown, with `error`.
+struct serving {
+    bool ended = false;
+    std::exception_ptr error;
+    boost::asio::cancellation_signal stop;
+
+    template <class Handler>
+    serving(cosock::tcp_listener& listener, Handler handler, cosock::serve_options options,
+            const boost::asio::any_io_executor& ex) {
+        boost::asio::co_spawn(ex, listener.serve(std::move(handler), std::move(options)),
+                              boost::asio::bind_cancellation_slot(stop.slot(), [this](std::exception_ptr e) {
+                                  error = e;
+                                  ended = true;
+                              }));
+    }
+};
 
 }  // namespace
 
@@ -303,22 +323,13 @@ COSOCK_CO_TEST(serve_runs_each_connection_and_reports_handler_errors) {
     cosock::serve_options options;
     options.grace = 50ms;
     options.on_error = [&](const cosock::address&, std::exception_ptr e) { errors.push_back(what(e)); };
-    bool served = false;
-    std::exception_ptr serve_error;
-    boost::asio::cancellation_signal stop;
     auto ex = co_await boost::asio::this_coro::executor;
-    boost::asio::co_spawn(ex,
-                          listener.serve(
-                              [](cosock::tcp_stream conn, cosock::address) -> cosock::task<void> {
-                                  auto line = co_await conn.read_line();
-                                  if (line == "fail") throw std::runtime_error("handler failed");
-                                  co_await conn.send("echo:" + line.value_or(""));
-                              },
-                              options),
-                          boost::asio::bind_cancellation_slot(stop.slot(), [&](std::exception_ptr e) {
-                              serve_error = e;
-                              served = true;
-                          }));
+    auto handler = [](cosock::tcp_stream conn, cosock::address) -> cosock::task<void> {
+        auto line = co_await conn.read_line();
+        if (line == "fail") throw std::runtime_error("handler failed");
+        co_await conn.send("echo:" + line.value_or(""));
+    };
+    serving serve(listener, handler, options, ex);
     for (auto text : {"a", "fail", "b"}) {
         auto c = co_await cosock::tcp_stream::connect(at);
         co_await c.send(std::string(text) + "\n");
@@ -328,15 +339,47 @@ COSOCK_CO_TEST(serve_runs_each_connection_and_reports_handler_errors) {
     // A connection still open when serve is cancelled gets the grace period, then is cancelled.
     auto idle = co_await cosock::tcp_stream::connect(at);
     co_await cosock_test::yield();
-    stop.emit(boost::asio::cancellation_type::terminal);
-    co_await wait_until(served);  // after the 50 ms grace: real time, not a number of turns
-    BOOST_TEST(is_aborted(serve_error));
+    serve.stop.emit(boost::asio::cancellation_type::terminal);
+    co_await wait_until(serve.ended);  // after the 50 ms grace: real time, not a number of turns
+    BOOST_TEST(is_aborted(serve.error));
     BOOST_TEST(errors.size() == 1u);
     for (auto& e : errors) BOOST_TEST(e == "handler failed");
     auto end = co_await idle.recv(10);  // its handler was cancelled and the socket closed
     BOOST_TEST(end.empty());
     auto [ec, s] = co_await cosock::nothrow(cosock::tcp_stream::connect(at));  // no longer listening
     BOOST_TEST((ec == boost::asio::error::connection_refused));
+}
+
+// A handler that fails before any coroutine begins (a plain function that throws) is reported
+// with its peer like one that fails inside its coroutine, and serve goes on.
+COSOCK_CO_TEST(serve_reports_a_handler_that_throws_before_its_coroutine_begins) {
+    auto listener = cosock::tcp_listener::bind({"127.0.0.1", 0});
+    auto at = listener.local_address();
+    std::vector<std::string> errors;
+    cosock::serve_options options;
+    options.grace = 0ms;
+    options.on_error = [&](const cosock::address& peer, std::exception_ptr e) {
+        errors.push_back(fmt::format("{}: {}", peer, what(e)));
+    };
+    int calls = 0;
+    auto reply = [](cosock::tcp_stream conn) -> cosock::task<void> { co_await conn.send("ok"); };
+    auto handler = [&calls, reply](cosock::tcp_stream conn, cosock::address) -> cosock::task<void> {
+        if (++calls == 1) throw std::runtime_error("no coroutine");
+        return reply(std::move(conn));
+    };
+    auto ex = co_await boost::asio::this_coro::executor;
+    serving serve(listener, handler, options, ex);
+    auto first = co_await cosock::tcp_stream::connect(at);
+    auto closed = co_await first.recv(10);  // its connection went with the failed call
+    auto second = co_await cosock::tcp_stream::connect(at);
+    auto ok = co_await second.recv(10);
+    serve.stop.emit(boost::asio::cancellation_type::terminal);
+    co_await wait_until(serve.ended);
+    BOOST_TEST(closed.empty());
+    BOOST_TEST(ok == "ok");
+    BOOST_TEST(is_aborted(serve.error));
+    BOOST_TEST(errors.size() == 1u);
+    for (auto& e : errors) BOOST_TEST(e == fmt::format("{}: no coroutine", first.local_address()));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

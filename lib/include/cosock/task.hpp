@@ -77,8 +77,11 @@ class task_scope;
 namespace detail {
 /// What a scope and a handle know of one child: how to cancel it, whether it has ended and how.
 struct child_state {
-    explicit child_state(boost::asio::any_io_executor ex) : executor(std::move(ex)) {}
-    boost::asio::any_io_executor executor;
+    virtual ~child_state() = default;
+    /// Called with the child's error (never a cancellation); returns what is left for the scope
+    /// to handle: the error itself here, none when a derived state dealt with it (serve() reports
+    /// a connection's error with its peer without a coroutine around the handler: serve.hpp).
+    virtual std::exception_ptr report(std::exception_ptr error) { return error; }
     boost::asio::cancellation_signal cancel;
     bool done = false;
     std::exception_ptr error;       // the child's exception, cancellation included
@@ -86,13 +89,10 @@ struct child_state {
 };
 template <class T>
 struct child_result : child_state {
-    using child_state::child_state;
     std::optional<T> value;
 };
 template <>
-struct child_result<void> : child_state {
-    using child_state::child_state;
-};
+struct child_result<void> : child_state {};
 
 /// with_scope's way into task_scope: runs the body as the scope's first child, then joins.
 /// How long a with_scope's children may run on once its body has ended, by returning or by
@@ -103,6 +103,8 @@ struct scope_grace {
 };
 struct COSOCK_EXPORT scope_access {
     static task<void> run_body(task_scope& scope, task<void> body, scope_grace grace);
+    /// Starts `child` in `scope` with a state of the caller's making (serve's connections).
+    static void start(task_scope& scope, task<void> child, std::shared_ptr<child_state> state);
 };
 
 /// How a handle completes: `(exception_ptr)` for a task<void>, `(exception_ptr, T)` otherwise.
@@ -167,9 +169,11 @@ public:
 
 private:
     friend class task_scope;
-    explicit task_handle(std::shared_ptr<detail::child_result<T>> state) : state_(std::move(state)) {}
+    task_handle(std::shared_ptr<detail::child_result<T>> state, boost::asio::any_io_executor executor)
+        : state_(std::move(state)), executor_(std::move(executor)) {}
 
     std::shared_ptr<detail::child_result<T>> state_;
+    boost::asio::any_io_executor executor_;  // the scope's, where waiting for the child runs
 };
 
 /// Owns child coroutines so that none outlives its owner (Trio's nursery). Prefer `with_scope`,
@@ -296,12 +300,12 @@ requires std::invocable<Body&, task_scope&> task<void> with_scope(std::chrono::s
 
 template <class T>
 task_handle<T> task_scope::spawn(task<T> child) {
-    auto state = std::make_shared<detail::child_result<T>>(executor());
+    auto state = std::make_shared<detail::child_result<T>>();
     if constexpr (std::is_void_v<T>)
         start(std::move(child), state);
     else
         start(detail::store_result(std::move(child), state), state);
-    return task_handle<T>(std::move(state));
+    return task_handle<T>(std::move(state), executor());
 }
 
 namespace detail {
@@ -332,8 +336,8 @@ template <class T>
 template <boost::asio::completion_token_for<typename detail::handle_signature<T>::type> Token>
 auto task_handle<T>::operator()(Token&& token) && {
     return boost::asio::async_initiate<Token, typename detail::handle_signature<T>::type>(
-        [](auto handler, std::shared_ptr<detail::child_result<T>> state) {
-            auto executor = state->executor;
+        [](auto handler, std::shared_ptr<detail::child_result<T>> state,
+           boost::asio::any_io_executor executor) {
             auto wait = detail::wait_for(state);
             auto done = [state](auto&& h, std::exception_ptr cancelled) {
                 detail::complete_with_result<T>(std::move(h), cancelled, *state);
@@ -341,7 +345,7 @@ auto task_handle<T>::operator()(Token&& token) && {
             boost::asio::co_spawn(executor, std::move(wait),
                                   detail::intercept{std::move(handler), std::move(done)});
         },
-        token, state_);
+        token, state_, executor_);
 }
 
 }  // namespace cosock

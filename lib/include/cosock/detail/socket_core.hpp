@@ -170,6 +170,13 @@ inline constexpr bool is_datagram =
                    boost::asio::basic_datagram_socket<protocol_of<Socket>, typename Socket::executor_type>>;
 struct no_sender {};
 
+/// True for listeners, whose core keeps the peer of the one pending accept.
+template <class Socket>
+inline constexpr bool is_acceptor =
+    std::is_same_v<Socket,
+                   boost::asio::basic_socket_acceptor<protocol_of<Socket>, typename Socket::executor_type>>;
+struct no_endpoint {};
+
 /// Lives on the heap so that its address is stable while operations are pending: a cosock socket
 /// object is a pointer to its core and can be moved freely. `Socket` is the transport: an Asio
 /// socket or acceptor, or a layer over a socket (`ssl::stream<tcp::socket>`). Lifetime: the socket object
@@ -187,7 +194,11 @@ struct socket_core {
     // For error messages: the peer of a stream, the local address of a listener or datagram socket.
     where_type where;
     std::string pending_input;  // bytes read ahead by read_line/read_exact, handed out first
-    endpoint_type endpoint;     // filled by the one pending accept; a datagram socket's peer
+    // Filled by the one pending accept; a datagram socket's peer. A stream has none (its peer is
+    // `where`): an idle connection's core is smaller by a socket address.
+    [[no_unique_address]] std::conditional_t<is_acceptor<Socket> || is_datagram<Socket>, endpoint_type,
+                                             no_endpoint>
+        endpoint;
     // The sender of the datagram being received, filled in place by Asio (datagram sockets only).
     [[no_unique_address]] std::conditional_t<is_datagram<Socket>, endpoint_type, no_sender> sender;
     int pending = 0;  // operations started and not yet completed
