@@ -367,12 +367,13 @@ void task_scope::start(task<void> child, std::shared_ptr<detail::child_state> ch
             if (e && !is_cancellation(e)) {
                 if (child.get() == s->body) {
                     if (!s->first_error) s->first_error = e;
-                } else if (auto left = child->report(e); !left) {
-                } else if (s->on_error) {
-                    s->on_error(left);
-                } else if (!s->first_error) {
-                    s->first_error = left;
-                    s->cancel_all();
+                } else if (auto left = child->report(e)) {  // none when serve reported it with the peer
+                    if (s->on_error) {
+                        s->on_error(left);
+                    } else if (!s->first_error) {
+                        s->first_error = left;
+                        s->cancel_all();
+                    }
                 }
             }
             if (s->children.empty() || child.get() == s->body) s->idle.cancel();  // wake join/run_body

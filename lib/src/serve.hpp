@@ -38,7 +38,8 @@ inline bool is_per_connection(const error_code& ec) {
 
 /// One connection as a child of serve's scope: its error goes to on_error with its peer, not to
 /// the scope (a cancellation is not an error). A state rather than a coroutine around the
-/// handler: an idle connection holds no frame for it (docs/performance.md, idle connections).
+/// handler: an idle connection holds no frame for it (docs/performance.md, "What an idle
+/// connection holds").
 template <class Peer, class Options>
 struct connection_child : child_result<void> {
     connection_child(Peer p, const Options& o) : peer(std::move(p)), options(&o) {}
