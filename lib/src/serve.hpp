@@ -71,7 +71,6 @@ task<void> accept_loop(Core* core, Handler& handler, Options& options, const std
         if (!ec) {
             backoff = 0ms;
             auto& [conn, peer] = accepted;
-            auto child = std::make_shared<connection_child<decltype(peer), Options>>(peer, options);
             task<void> work;
             try {
                 work = handler(std::move(conn), peer);
@@ -79,7 +78,8 @@ task<void> accept_loop(Core* core, Handler& handler, Options& options, const std
                 options.on_error(peer, std::current_exception());
                 continue;
             }
-            scope_access::start(connections, std::move(work), std::move(child));
+            scope_access::start(connections, std::move(work),
+                                std::make_shared<connection_child<decltype(peer), Options>>(peer, options));
             continue;
         }
         if (is_per_connection(ec)) continue;

@@ -231,11 +231,25 @@ COSOCK_STREAM_TEST(recv_into_fills_the_callers_buffer) {
     BOOST_TEST(end == 0u);
 }
 
-/// One recv(64) into `got`: started with start_cancellable where a read that never completes
-/// must fail the test instead of hanging it.
+/// One recv(64) into `got`, run beside the test by recv_or_fail.
 template <class S>
 cosock::task<void> recv_to(S& s, std::string& got) {
     got = co_await s.recv(64);
+}
+
+/// recv(64), where a read that never completes must fail the test ("condition never became
+/// true") instead of hanging it: the read runs beside the test, which waits a bounded number of
+/// loop turns for it (the bytes or the end it must find are already there).
+template <class S>
+cosock::task<std::string> recv_or_fail(S& s) {
+    std::string got;
+    bool done = false;
+    std::exception_ptr error;
+    boost::asio::cancellation_signal unused;
+    start_cancellable(recv_to(s, got), unused, done, error, co_await boost::asio::this_coro::executor);
+    co_await until(done);
+    if (error) std::rethrow_exception(error);
+    co_return got;
 }
 
 // What a stream must do whatever it knows of readiness (docs/performance.md, "The read that
@@ -250,12 +264,7 @@ COSOCK_STREAM_TEST(bytes_that_arrive_while_no_read_waits_are_found_after_a_read_
     auto n = co_await p.server.recv_into(boost::asio::buffer(buf));  // all there was
     co_await p.client.send("cd");
     co_await cosock_test::turns(20);  // the loop meets the report of "cd" while no read waits
-    std::string cd;
-    bool done = false;
-    std::exception_ptr error;
-    boost::asio::cancellation_signal unused;
-    start_cancellable(recv_to(p.server, cd), unused, done, error, ex);
-    co_await until(done);
+    auto cd = co_await recv_or_fail(p.server);
     BOOST_TEST(std::string(buf.data(), n) == "ab");
     BOOST_TEST(cd == "cd");
     if constexpr (has_readiness<typename T::stream>) {
@@ -265,7 +274,9 @@ COSOCK_STREAM_TEST(bytes_that_arrive_while_no_read_waits_are_found_after_a_read_
         BOOST_TEST(try_read(p.server) == "would block");
         co_await p.client.send("gh");
         co_await cosock_test::turns(20);
-        done = false;
+        bool done = false;
+        std::exception_ptr error;
+        boost::asio::cancellation_signal unused;
         start_cancellable(p.server.wait_readable(), unused, done, error, ex);
         co_await until(done);
         BOOST_TEST(!error);
@@ -279,13 +290,7 @@ COSOCK_STREAM_TEST(a_read_that_fills_its_buffer_leaves_the_rest_to_the_next_read
     co_await cosock_test::turns(20);  // the loop takes in the report of the bytes before any read
     std::array<char, 4> buf{};
     auto n = co_await p.server.recv_into(boost::asio::buffer(buf));  // full: there may be more
-    std::string rest;
-    bool done = false;
-    std::exception_ptr error;
-    boost::asio::cancellation_signal unused;
-    start_cancellable(recv_to(p.server, rest), unused, done, error,
-                      co_await boost::asio::this_coro::executor);
-    co_await until(done);  // no new bytes come: it must not wait for a report
+    auto rest = co_await recv_or_fail(p.server);  // no new bytes come: it must not wait for a report
     BOOST_TEST(std::string(buf.data(), n) == "abcd");
     BOOST_TEST(rest == "ef");
 }
@@ -297,12 +302,7 @@ COSOCK_STREAM_TEST(an_end_that_arrives_with_the_last_bytes_is_read_after_them) {
     co_await cosock_test::turns(20);  // the loop takes in the report of both before any read
     std::array<char, 8> buf{};
     auto n = co_await p.server.recv_into(boost::asio::buffer(buf));  // short: the bytes, not the end
-    std::string end = "not read";
-    bool done = false;
-    std::exception_ptr error;
-    boost::asio::cancellation_signal unused;
-    start_cancellable(recv_to(p.server, end), unused, done, error, co_await boost::asio::this_coro::executor);
-    co_await until(done);  // nothing new comes: the end must be found without a new report
+    auto end = co_await recv_or_fail(p.server);  // nothing new comes: the end is found without a report
     BOOST_TEST(std::string(buf.data(), n) == "last");
     BOOST_TEST(end.empty());
 }
