@@ -51,6 +51,15 @@ error_code try_send_all(int fd, asio::const_buffer data, std::size_t& sent) {
     return {};
 }
 
+/// Turns on TCP_INQ: each read reports how many bytes it left, and a peer's end of stream as one
+/// more, which lets a read that took all tell Asio's reactor the socket is empty (edge_reads.hpp).
+/// Accepted connections inherit it from their listener.
+void count_bytes_left(int fd) {
+    int on = 1;
+    (void)::setsockopt(fd, IPPROTO_TCP, TCP_INQ, &on,
+                       sizeof on);  // refused by an old kernel: reads try at once
+}
+
 bool readable_now(int fd) {
     pollfd p{fd, POLLIN, 0};
     int n = 0;
@@ -225,6 +234,7 @@ task<std::tuple<error_code, tcp_stream>> connect_by_name(asio::any_io_executor e
 
     if (winner) {
         auto& w = attempts[*winner];
+        count_bytes_left(w.socket->native_handle());
         co_return std::tuple{error_code(), tcp_stream(std::move(*w.socket), w.to)};
     }
     if (cancelled) co_return std::tuple{error_code(asio::error::operation_aborted), tcp_stream()};
@@ -249,8 +259,10 @@ tcp_stream tcp_stream::from_fd(int fd) {
 }
 
 tcp_stream tcp_stream::from_fd(asio::any_io_executor executor, int fd) {
-    return tcp_stream(detail::adopt<socket_type>(executor, fd, "a TCP stream", {AF_INET, AF_INET6},
-                                                 SOCK_STREAM, IPPROTO_TCP));
+    auto socket = detail::adopt<socket_type>(executor, fd, "a TCP stream", {AF_INET, AF_INET6}, SOCK_STREAM,
+                                             IPPROTO_TCP);
+    detail::count_bytes_left(socket.native_handle());
+    return tcp_stream(std::move(socket));
 }
 
 void tcp_stream::set_no_delay(bool on) {
@@ -293,6 +305,7 @@ tcp::acceptor open_acceptor(asio::any_io_executor executor, const address& at, c
     }
     tcp::endpoint endpoint(*ip, at.port());
     if (acceptor.open(endpoint.protocol(), ec)) return acceptor;
+    detail::count_bytes_left(acceptor.native_handle());
     if (options.reuse_address && acceptor.set_option(tcp::acceptor::reuse_address(true), ec)) return acceptor;
     if (options.reuse_port && acceptor.set_option(reuse_port(true), ec)) return acceptor;
     if (endpoint.address().is_v6() && acceptor.set_option(asio::ip::v6_only(options.v6_only), ec))
@@ -346,6 +359,7 @@ tcp_listener tcp_listener::from_fd(asio::any_io_executor executor, int fd, const
     socket_kind kind;
     auto acceptor = detail::adopt<acceptor_type>(executor, fd, "a TCP listener", {AF_INET, AF_INET6},
                                                  SOCK_STREAM, IPPROTO_TCP, &kind);
+    detail::count_bytes_left(acceptor.native_handle());
     error_code ec;
     acceptor.set_option(acceptor_type::enable_connection_aborted(true), ec);
     if (!ec && !kind.listening) acceptor.listen(options.backlog, ec);

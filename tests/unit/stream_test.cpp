@@ -252,12 +252,22 @@ cosock::task<std::string> recv_or_fail(S& s) {
     co_return got;
 }
 
+/// A short read before the case under test: a stream's first reads may try at once whatever
+/// they know (a new socket is reported readable), and the case is about the reads after.
+template <class Pair>
+cosock::task<void> take_a_first_message(Pair& p) {
+    co_await p.client.send("first");
+    auto first = co_await p.server.recv(64);
+    BOOST_TEST(first == "first");
+}
+
 // What a stream must do whatever it knows of readiness (docs/performance.md, "The read that
 // finds nothing"): bytes that arrive while no read waits are found by the next read of each kind;
 // a read that fills its buffer leaves the rest to the next read at once; an end (or a reset) that
 // came with the last bytes is found by the read after them, though no new report comes.
 COSOCK_STREAM_TEST(bytes_that_arrive_while_no_read_waits_are_found_after_a_read_took_all) {
     auto p = co_await T::make();
+    co_await take_a_first_message(p);
     auto ex = co_await boost::asio::this_coro::executor;
     std::array<char, 8> buf{};
     co_await p.client.send("ab");
@@ -297,6 +307,7 @@ COSOCK_STREAM_TEST(a_read_that_fills_its_buffer_leaves_the_rest_to_the_next_read
 
 COSOCK_STREAM_TEST(an_end_that_arrives_with_the_last_bytes_is_read_after_them) {
     auto p = co_await T::make();
+    co_await take_a_first_message(p);
     co_await p.client.send("last");
     co_await T::end_writing(p.client);
     co_await cosock_test::turns(20);  // the loop takes in the report of both before any read

@@ -250,6 +250,49 @@ COSOCK_CO_TEST(a_peer_reset_mid_read_is_a_clear_error) {
     BOOST_TEST(what(error) == fmt::format("recv from {}: Connection reset by peer", p.client_address));
 }
 
+// One epoll event can stand for the last bytes and the reset after them, and none comes again:
+// the read that takes the bytes must not leave the next one waiting for a report (edge_reads.hpp).
+// The set-up: a first short read (the case is about the reads after one), then "last" and a
+// reset, both taken in by the loop before any read.
+template <class Pair>
+cosock::task<void> send_last_bytes_then_reset(Pair& p) {
+    co_await p.client.send("first");
+    auto first = co_await p.server.recv(64);
+    BOOST_TEST(first == "first");
+    co_await p.client.send("last");
+    p.client.asio_socket().set_option(boost::asio::socket_base::linger(true, 0));
+    p.client.close();  // RST
+    co_await cosock_test::turns(20);
+}
+
+COSOCK_CO_TEST(a_reset_that_arrives_with_the_last_bytes_is_reported_by_the_read_after_them) {
+    auto p = co_await connect_pair();
+    co_await send_last_bytes_then_reset(p);
+    std::array<char, 8> buf{};
+    auto n = co_await p.server.recv_into(boost::asio::buffer(buf));  // short: the bytes, not the reset
+    BOOST_TEST(std::string(buf.data(), n) == "last");
+    bool done = false;
+    std::exception_ptr error;
+    boost::asio::cancellation_signal unused;
+    start_cancellable(p.server.recv(100), unused, done, error, co_await boost::asio::this_coro::executor);
+    co_await until(done);  // bounded: a read left waiting fails the test instead of hanging it
+    BOOST_REQUIRE(error);
+    BOOST_TEST(what(error) == fmt::format("recv from {}: Connection reset by peer", p.client_address));
+}
+
+COSOCK_CO_TEST(a_reset_that_arrives_with_the_last_bytes_is_reported_by_the_next_try_recv_into) {
+    auto p = co_await connect_pair();
+    co_await send_last_bytes_then_reset(p);
+    std::array<char, 8> buf{};
+    auto n = p.server.try_recv_into(boost::asio::buffer(buf));
+    BOOST_REQUIRE(n.has_value());
+    BOOST_TEST(std::string(buf.data(), *n) == "last");
+    std::error_code ec;
+    auto none = p.server.try_recv_into(boost::asio::buffer(buf), ec);  // not "would block"
+    BOOST_TEST(!none.has_value());
+    BOOST_TEST((ec == std::errc::connection_reset));
+}
+
 COSOCK_CO_TEST(writes_to_a_closed_peer_fail_without_killing_the_process) {
     auto p = co_await connect_pair();
     p.server.close();

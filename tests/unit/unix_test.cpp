@@ -10,9 +10,11 @@
 
 #include <array>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fcntl.h>
@@ -73,6 +75,30 @@ bool is_open_fd(int fd) {
     return ::fcntl(fd, F_GETFD) != -1;
 }
 
+/// Sends `bytes` on `fd` with the descriptor `passed` attached (SCM_RIGHTS), as a peer may.
+void send_with_descriptor(int fd, std::string_view bytes, int passed) {
+    iovec part{const_cast<char*>(bytes.data()), bytes.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
+    msghdr msg{};
+    msg.msg_iov = &part;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &passed, sizeof passed);
+    BOOST_REQUIRE(::sendmsg(fd, &msg, 0) == static_cast<ssize_t>(bytes.size()));
+}
+
+/// The descriptor the process would get next: where one taken in from a message would land.
+int lowest_free_descriptor() {
+    int fd = ::dup(0);
+    ::close(fd);
+    return fd;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(unix_sockets)
@@ -91,6 +117,32 @@ COSOCK_CO_TEST(a_stream_talks_over_a_filesystem_path) {
     BOOST_TEST(co_await client.recv(10) == "hi");
     BOOST_TEST(client.peer_path() == dir / "app.sock");
     BOOST_TEST(conn.local_path() == dir / "app.sock");
+}
+
+// A peer can attach descriptors to its bytes (SCM_RIGHTS). A reader that asks for no control
+// data gets none: the kernel closes them. One taken in would be a descriptor a hostile peer
+// makes this process leak with every message.
+COSOCK_CO_TEST(descriptors_a_peer_attaches_to_its_bytes_are_not_taken_in) {
+    temp_folder dir;
+    auto sk = cosock::unix_listener::bind(dir / "app.sock");
+    auto client = co_await cosock::unix_stream::connect(dir / "app.sock");
+    auto [conn, peer] = co_await sk.accept();
+    int attached = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    send_with_descriptor(client.asio_socket().native_handle(), "ab", attached);
+    ::close(attached);
+    int next = lowest_free_descriptor();
+    std::array<char, 8> buf{};
+    auto n = co_await conn.recv_into(boost::asio::buffer(buf));
+    BOOST_TEST(std::string(buf.data(), n) == "ab");
+    BOOST_TEST(!is_open_fd(next));
+    attached = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    send_with_descriptor(client.asio_socket().native_handle(), "cd", attached);
+    ::close(attached);
+    co_await conn.wait_readable();
+    auto m = conn.try_recv_into(boost::asio::buffer(buf));
+    BOOST_REQUIRE(m.has_value());
+    BOOST_TEST(std::string(buf.data(), *m) == "cd");
+    BOOST_TEST(!is_open_fd(next));
 }
 
 COSOCK_CO_TEST(errors_name_the_path) {

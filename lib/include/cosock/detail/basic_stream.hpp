@@ -222,9 +222,18 @@ void complete_result(const boost::asio::any_io_executor& executor, Handler handl
 /// (`would_block`: the send buffer is full); `sent` counts what went (tcp.cpp).
 COSOCK_EXPORT error_code try_send_all(int fd, boost::asio::const_buffer data, std::size_t& sent);
 
-/// poll(2) with no wait: true when a read on `fd` would not block (bytes, end of stream or an
-/// error are there). Unlike a peek, it leaves a pending error for the read to report (tcp.cpp).
-COSOCK_EXPORT bool readable_now(int fd);
+/// One read of what the stream has into `buffer`, completing `h(error_code, bytes)`. On a kernel
+/// socket, for a handler that resumes a coroutine, through edge_reads.hpp (a read after one that
+/// took everything waits for epoll without trying); otherwise Asio's async_read_some.
+template <class Core, class Handler>
+void read_some(Core* c, boost::asio::mutable_buffer buffer, Handler h) {
+    if constexpr (edge::available && is_kernel_socket<decltype(c->socket)> &&
+                  resumes_awaiting_coroutine<Handler>::value) {
+        if (buffer.size() > 0)
+            return edge::async_start(edge::kind::read, c->socket, c->reactor, buffer, std::move(h));
+    }
+    c->socket.async_read_some(buffer, std::move(h));
+}
 
 /// recv(2) with MSG_DONTWAIT into `buffer`: sets `received` (0 at end of stream) and returns no
 /// error, or returns the errno (`would_block`: nothing there) (tcp.cpp).
@@ -313,7 +322,7 @@ auto basic_stream<Transport>::recv_into(boost::asio::mutable_buffer buffer) {
                     return complete_result(c->socket.get_executor(), std::move(h), n);
                 }
                 if (c->at_eof) return complete_result(c->socket.get_executor(), std::move(h), std::size_t(0));
-                c->socket.async_read_some(buffer, intercept{std::move(h), eof_is_empty(c)});
+                read_some(c, buffer, intercept{std::move(h), eof_is_empty(c)});
             });
         });
 }
@@ -325,6 +334,18 @@ auto basic_stream<Transport>::wait_readable() requires data_readiness<Transport>
         "wait_readable from", &c->where, c->timeout, [c, keep = core_ref(*c)](auto handler, auto timeout) {
             c->template launch<std::monostate>(role::read, timeout, std::move(handler), [c](auto h) {
                 bool ready = !c->pending_input.empty() || c->at_eof;
+                if constexpr (edge::available && is_kernel_socket<Transport> &&
+                              resumes_awaiting_coroutine<decltype(h)>::value) {
+                    // Waits without a system call when the reactor knows the socket is empty since
+                    // its last event (a short read took all); else looks first (edge_reads.hpp).
+                    if (!ready) {
+                        auto done = [](auto&& h, error_code ec, std::size_t) {
+                            std::move(h)(ec, std::monostate{});
+                        };
+                        return edge::async_start(edge::kind::wait, c->socket, c->reactor, {},
+                                                 intercept{std::move(h), std::move(done)});
+                    }
+                }
                 // Asio's async_wait re-arms the socket's epoll registration (EPOLL_CTL_MOD), and
                 // the kernel then reports bytes that are already there: waiting alone is correct.
                 // Looking first (poll) saves the trip through the loop when they are there; it is
@@ -360,7 +381,10 @@ std::optional<std::size_t> basic_stream<Transport>::try_recv_into(
     if (c->at_eof) return 0;
     std::size_t n = 0;
     error_code e;
-    if constexpr (is_kernel_socket<Transport>)
+    if constexpr (edge::available && is_kernel_socket<Transport>)
+        e = buffer.size() > 0 ? edge::try_read(edge::registration_of(c->socket, c->reactor), buffer, n)
+                              : error_code();
+    else if constexpr (is_kernel_socket<Transport>)
         e = try_recv(c->socket.native_handle(), buffer, n);
     else
         n = c->socket.try_read_some(buffer, e);
@@ -433,8 +457,7 @@ auto basic_stream<Transport>::recv(std::size_t max) {
                     if (data->capacity() > 2 * data->size() + 64) data->shrink_to_fit();
                     std::move(h)(ec, std::move(*data));
                 };
-                c->socket.async_read_some(
-                    buffer, intercept{intercept{std::move(h), eof_is_empty(c)}, std::move(done)});
+                read_some(c, buffer, intercept{intercept{std::move(h), eof_is_empty(c)}, std::move(done)});
             });
         });
 }

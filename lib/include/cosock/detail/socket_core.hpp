@@ -24,6 +24,7 @@
 #include <boost/asio/socket_base.hpp>
 
 #include <cosock/address.hpp>
+#include <cosock/detail/edge_reads.hpp>
 #include <cosock/detail/operation.hpp>
 #include <cosock/detail/watchdog.hpp>
 #include <cosock/error.hpp>
@@ -211,8 +212,10 @@ struct socket_core {
     bool at_eof = false;
     // A stream's try_recv_into found the socket empty (or took all it had): its next
     // wait_readable waits at once instead of looking first (basic_stream.hpp). Only a hint: the
-    // wait is correct either way.
+    // wait is correct either way. Used where edge_reads.hpp is not built (the reactor keeps it).
     bool drained = false;
+    // A stream's event loop reactor, found at its first read through edge_reads.hpp.
+    edge::reactor* reactor = nullptr;
     clock::duration timeout;              // per-socket timeout of each operation; zero: none
     std::unique_ptr<socket_timer> timer;  // created when the socket first uses a timeout
 

@@ -1,0 +1,140 @@
+// edge_reads.cpp — what Asio's reactor performs for cosock's stream reads (edge_reads.hpp).
+// SPDX-License-Identifier: MIT
+#include <cosock/detail/edge_reads.hpp>
+
+#if COSOCK_EDGE_READS
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+namespace cosock::detail::edge {
+
+namespace {
+
+using boost::asio::detail::conditionally_enabled_mutex;
+using descriptor_state = reactor::descriptor_state;
+using status = boost::asio::detail::reactor_op::status;
+
+/// The operation being started on this thread: the reactor performs it inside `start` only when
+/// it may try at once; later, it performs it from an epoll event.
+thread_local op_base* starting = nullptr;
+
+// A socket's entry in Asio's reactor keeps, under its mutex, one "try at once" flag per queue
+// (read, write, exception). An epoll event sets the flag of each queue whose condition it names,
+// and every flag when it names an error or hang-up (EPOLLERR, EPOLLHUP). try_read reads and
+// clears the read flag as Asio's start_op would. The exception queue's flag is set by nothing
+// else (cosock queues no exception operation): cleared when a short read consults it, it says
+// "an error or hang-up was reported since", the one event a read that took the bytes cannot
+// see (a reset's error comes from the read after them). The members are private; an explicit
+// instantiation may name them (the access rule does not apply there).
+using flags_member = bool (descriptor_state::*)[reactor::max_ops];
+using mutex_member = conditionally_enabled_mutex descriptor_state::*;
+flags_member speculation_flags();
+mutex_member state_mutex();
+template <flags_member Flags, mutex_member Mutex>
+struct expose {
+    friend flags_member speculation_flags() { return Flags; }
+    friend mutex_member state_mutex() { return Mutex; }
+};
+template struct expose<&descriptor_state::try_speculative_, &descriptor_state::mutex_>;
+
+/// TCP_INQ's count of bytes still to read after a recvmsg (nonzero also when the peer's end of
+/// stream is still to be read), or -1 when the socket did not give it: not TCP, or the option
+/// is off (tcp.cpp turns it on where it makes connections).
+int bytes_left(msghdr& msg) {
+    int left = -1;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == TCP_CM_INQ)
+            std::memcpy(&left, CMSG_DATA(c), sizeof left);
+    return left;
+}
+
+/// One recvmsg into `buffer` (not empty), under the socket's reactor lock, answered as the
+/// reactor understands it: `not_done` when nothing was there; `done_and_exhausted` for bytes
+/// after which the socket is known empty; `done` for bytes that may leave more, the end of
+/// stream (`ec` = eof) or an error.
+status read_once(int fd, bool tcp, boost::asio::mutable_buffer buffer, descriptor_state* state,
+                 std::size_t& n, error_code& ec) {
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    iovec part{buffer.data(), buffer.size()};
+    msghdr msg{};
+    msg.msg_iov = &part;
+    msg.msg_iovlen = 1;
+    if (tcp) {  // room for TCP_INQ's count; a Unix-domain socket gets none (registration::tcp)
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+    }
+    ssize_t got;
+    do got = ::recvmsg(fd, &msg, MSG_DONTWAIT);
+    while (got < 0 && errno == EINTR);
+    if (got < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return status::not_done;
+        ec = error_code(errno, boost::asio::error::get_system_category());
+        return status::done;
+    }
+    n = static_cast<std::size_t>(got);
+    if (n == 0) {
+        ec = boost::asio::error::eof;
+        return status::done;
+    }
+    if (n == buffer.size()) return status::done;  // there may be more
+    // A short read took all the bytes. The next read may wait for epoll's next event, which any
+    // byte arriving after this read brings, unless an event already came that this read could
+    // not see: the peer's end of stream (TCP_INQ counts it) or a reset (reported as an error).
+    // One epoll event can stand for the bytes and either, and it does not come again.
+    if (bytes_left(msg) != 0) return status::done;
+    if (std::exchange((state->*speculation_flags())[reactor::except_op], false)) return status::done;
+    return status::done_and_exhausted;
+}
+
+}  // namespace
+
+auto op_base::perform(reactor_op* base) -> status {
+    auto* op = static_cast<op_base*>(base);
+    if (op->what == kind::wait) {
+        // From an event: epoll reported bytes, end of stream or an error. At the start, the
+        // reactor has not been told the socket is empty: look without reading.
+        return starting != op || readable_now(op->fd) ? done : not_done;
+    }
+    return read_once(op->fd, op->tcp, op->buffer, op->state, op->bytes_transferred_, op->ec_);
+}
+
+void start(registration where, op_base* op) {
+    op->state = *where.data;
+    op->tcp = where.tcp;
+    starting = op;
+    where.owner->start_op(reactor::read_op, where.fd, *where.data, op, /*is_continuation=*/true,
+                          /*allow_speculative=*/true);
+    starting = nullptr;
+}
+
+error_code try_read(registration where, boost::asio::mutable_buffer buffer, std::size_t& n) {
+    n = 0;
+    auto* state = *where.data;
+    if (!state) return boost::asio::error::bad_descriptor;
+    // No operation: one handed to the reactor and performed at once would be posted to the
+    // loop, which then polls epoll once more before it waits.
+    conditionally_enabled_mutex::scoped_lock lock(state->*state_mutex());
+    bool& may_try = (state->*speculation_flags())[reactor::read_op];
+    if (!may_try) return boost::asio::error::would_block;  // known empty since the last event
+    error_code ec;
+    switch (read_once(where.fd, where.tcp, buffer, state, n, ec)) {
+        case status::not_done:
+            may_try = false;  // found empty: the next epoll event sets it again
+            return boost::asio::error::would_block;
+        case status::done_and_exhausted:
+            may_try = false;
+            return ec;
+        default:
+            return ec;
+    }
+}
+
+}  // namespace cosock::detail::edge
+
+#endif
