@@ -119,6 +119,7 @@ COSOCK_EXPORT error_code try_read(registration where, boost::asio::mutable_buffe
 
 /// Asio's per-operation cancellation for these operations: withdraws the one it is keyed to.
 struct cancel_by_key {
+    explicit cancel_by_key(registration w) : where(w) {}  // (clang 14 has no aggregate init by parentheses)
     registration where;
     void operator()(boost::asio::cancellation_type_t type) {
         using boost::asio::cancellation_type;
