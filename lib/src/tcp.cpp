@@ -54,10 +54,10 @@ error_code try_send_all(int fd, asio::const_buffer data, std::size_t& sent) {
 /// Turns on TCP_INQ: each read reports how many bytes it left, and a peer's end of stream as one
 /// more, which lets a read that took all tell Asio's reactor the socket is empty (edge_reads.hpp).
 /// Accepted connections inherit it from their listener.
+/// An old kernel refuses it; reads then try at once, as before.
 void count_bytes_left(int fd) {
     int on = 1;
-    (void)::setsockopt(fd, IPPROTO_TCP, TCP_INQ, &on,
-                       sizeof on);  // refused by an old kernel: reads try at once
+    (void)::setsockopt(fd, IPPROTO_TCP, TCP_INQ, &on, sizeof on);
 }
 
 bool readable_now(int fd) {
