@@ -31,8 +31,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402  (the benchmark's servers, scenarios and process handling)
 
-READS = ["recvfrom", "read", "recvmsg", "readv"]
-WRITES = ["sendto", "write", "sendmsg", "writev"]
+READS = ["recvfrom", "read", "recvmsg", "readv", "recvmmsg"]
+WRITES = ["sendto", "write", "sendmsg", "writev", "sendmmsg"]
 WAITS = ["poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_ctl", "io_uring_enter"]
 
 

@@ -94,12 +94,36 @@ status read_once(int fd, bool tcp, boost::asio::mutable_buffer buffer, descripto
 
 }  // namespace
 
+error_code receive_datagram_now(int fd, boost::asio::mutable_buffer buffer, void* name,
+                                std::size_t& name_size, std::size_t& n) {
+    iovec part{buffer.data(), buffer.size()};
+    msghdr msg{};
+    msg.msg_name = name;
+    msg.msg_namelen = static_cast<socklen_t>(name_size);
+    msg.msg_iov = &part;
+    msg.msg_iovlen = 1;
+    ssize_t got;
+    do got = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC);  // MSG_TRUNC: the real length
+    while (got < 0 && errno == EINTR);
+    if (got < 0) return error_code(errno, boost::asio::error::get_system_category());
+    n = static_cast<std::size_t>(got);
+    name_size = msg.msg_namelen;
+    return {};
+}
+
 auto op_base::perform(reactor_op* base) -> status {
     auto* op = static_cast<op_base*>(base);
-    if (op->what == kind::wait) {
-        // From an event: epoll reported bytes, end of stream or an error. At the start, the
-        // reactor has not been told the socket is empty: look without reading.
-        return starting != op || readable_now(op->fd) ? done : not_done;
+    switch (op->what) {
+        case kind::wait:
+            // From an event: epoll reported bytes, end of stream or an error. At the start, the
+            // reactor has not been told the socket is empty: look without reading.
+            return starting != op || readable_now(op->fd) ? done : not_done;
+        case kind::datagram:
+            op->ec_ =
+                receive_datagram_now(op->fd, op->buffer, op->name, op->name_size, op->bytes_transferred_);
+            return op->ec_ == boost::asio::error::would_block ? not_done : done;
+        case kind::read:
+            break;
     }
     return read_once(op->fd, op->tcp, op->buffer, op->state, op->bytes_transferred_, op->ec_);
 }
@@ -111,6 +135,17 @@ void start(registration where, op_base* op) {
     where.owner->start_op(reactor::read_op, where.fd, *where.data, op, /*is_continuation=*/true,
                           /*allow_speculative=*/true);
     starting = nullptr;
+}
+
+error_code try_at_once(registration where, error_code (*attempt)(void*), void* context) {
+    auto* state = *where.data;
+    if (!state) return boost::asio::error::bad_descriptor;
+    conditionally_enabled_mutex::scoped_lock lock(state->*state_mutex());
+    bool& may_try = (state->*speculation_flags())[reactor::read_op];
+    if (!may_try) return boost::asio::error::would_block;  // known empty since the last event
+    error_code ec = attempt(context);
+    if (ec == boost::asio::error::would_block) may_try = false;  // the next epoll event sets it again
+    return ec;
 }
 
 error_code try_read(registration where, boost::asio::mutable_buffer buffer, std::size_t& n) {

@@ -357,6 +357,32 @@ COSOCK_CO_TEST(connected_datagram_sockets_send_and_recv) {
         contains(error_of([&] { (void)server.send_to("x", std::string(200, 'y')); }), "File name too long"));
 }
 
+// Datagrams waiting in the socket are received at once, inline into the receiving coroutine: a
+// busy socket's receives do not each take a trip through the event loop and its epoll_wait.
+// (Unix-domain datagrams are queued at the receiver within the send: all eight are there.)
+COSOCK_CO_TEST(waiting_datagrams_are_received_without_a_trip_through_the_loop) {
+    auto [a, b] = cosock::unix_datagram::pair();
+    for (int i = 0; i < 8; ++i) co_await a.send(std::to_string(i));
+    int others_ran = 0;
+    bool receiving = true;
+    cosock::task_scope scope;
+    scope.spawn([](bool& receiving, int& others_ran) -> cosock::task<void> {
+        while (receiving) {
+            ++others_ran;
+            co_await cosock_test::yield();
+        }
+    }(receiving, others_ran));
+    co_await cosock_test::yield();  // the other coroutine is waiting in the queue
+    int seen_before = others_ran;
+    std::string got;
+    for (int i = 0; i < 8; ++i) got += co_await b.recv(10);
+    int seen_during = others_ran - seen_before;
+    receiving = false;
+    co_await scope.join();
+    BOOST_TEST(got == "01234567");
+    BOOST_TEST(seen_during == 0);
+}
+
 // Unix-domain datagrams are queued at the receiver within send_many: one recv_many takes them all.
 COSOCK_CO_TEST(a_batch_goes_in_one_send_many_and_comes_in_one_recv_many_with_cut_ones_marked) {
     temp_folder dir;

@@ -4,11 +4,13 @@
 //
 // Sending tries the system call first (sendto with MSG_DONTWAIT: the send buffer usually has room)
 // and completes at once (complete_now), waiting for writability (socket.async_wait) only on
-// EAGAIN. Receiving is Asio's receive_from with MSG_TRUNC: Asio tries recvfrom at once and, on
-// EAGAIN, waits on the edge-triggered registration without an epoll_ctl (an async_wait would
-// make one per datagram); MSG_TRUNC makes recvfrom return the datagram's real length, which is
-// how truncation is reported instead of silently cutting the datagram. Cancellation and timeouts
-// reach an operation while it waits.
+// EAGAIN. Receiving (recvmsg or recvmmsg with MSG_TRUNC, which makes the kernel return each
+// datagram's real length: how truncation is reported instead of silently cutting the datagram)
+// goes through edge_reads.hpp where it is built: a datagram waiting now completes at once, inline
+// into the awaiting coroutine, so that a busy socket's datagrams do not each cost a trip through
+// the event loop and its epoll_wait; a receive that finds none clears the reactor's "try at once"
+// flag and waits for its next event, without an epoll_ctl. Elsewhere Asio's receive_from and
+// async_wait do the same work. Cancellation and timeouts reach an operation while it waits.
 // SPDX-License-Identifier: MIT
 #pragma once
 
@@ -78,7 +80,23 @@ void receive_datagram(Core* c, boost::asio::mutable_buffer buffer, Handler h) {
         }
         std::move(h)(ec, std::move(info));
     };
-    c->socket.async_receive_from(buffer, c->sender, MSG_TRUNC, intercept{std::move(h), std::move(done)});
+    auto finish = intercept{std::move(h), std::move(done)};
+    if constexpr (edge::available && resumes_awaiting_coroutine<Handler>::value) {
+        // A datagram waiting now completes at once; none, and the receive waits for epoll's next
+        // event. The reactor's flag decides whether to try, as for streams (edge_reads.hpp).
+        auto where = edge::registration_of(c->socket, c->reactor);
+        std::size_t name_size = c->sender.capacity(), got = 0;
+        auto attempt = [&] {
+            return edge::receive_datagram_now(where.fd, buffer, c->sender.data(), name_size, got);
+        };
+        auto ec = edge::try_receive(where, attempt);
+        if (ec != boost::asio::error::would_block) {
+            if (!ec) c->sender.resize(name_size);
+            return complete_now(c->socket.get_executor(), std::move(finish), ec, got);
+        }
+        return edge::async_receive_from(c->socket, c->reactor, buffer, c->sender, std::move(finish));
+    }
+    c->socket.async_receive_from(buffer, c->sender, MSG_TRUNC, std::move(finish));
 }
 
 /// Sends one datagram (to `to`, or to the connected peer when `to` is null) and completes
@@ -127,7 +145,12 @@ error_code receive_batch_now(Core* c, std::span<basic_datagram_slot<Peer>> slots
         messages[i] = batch_message(&buffers[i], from[i].data(), from[i].capacity());
     }
     got = 0;
-    auto ec = try_recv_batch(c->socket.native_handle(), messages.data(), count, got);
+    auto attempt = [&] { return try_recv_batch(c->socket.native_handle(), messages.data(), count, got); };
+    error_code ec;
+    if constexpr (edge::available)
+        ec = edge::try_receive(edge::registration_of(c->socket, c->reactor), attempt);
+    else
+        ec = attempt();
     for (std::size_t i = 0; i < got; ++i) {
         auto& info = slots[i].info;
         from[i].resize(messages[i].msg_hdr.msg_namelen);
@@ -148,11 +171,17 @@ void receive_batch(Core* c, Slots slots, Handler h, bool initiating) {
     std::size_t got = 0;
     auto ec = receive_batch_now(c, slots, got);
     if (ec == boost::asio::error::would_block) {
-        auto retry = [c, slots](auto&& h, error_code ec) {
+        auto retry = [c, slots](auto&& h, error_code ec, auto...) {
             if (ec) return std::move(h)(ec, std::size_t(0));
             receive_batch(c, slots, std::move(h), false);
         };
-        c->socket.async_wait(boost::asio::socket_base::wait_read, intercept{std::move(h), std::move(retry)});
+        auto wait = intercept{std::move(h), std::move(retry)};
+        if constexpr (edge::available && resumes_awaiting_coroutine<Handler>::value)
+            // Waits on the edge-triggered registration as it is: an async_wait would re-arm it
+            // with an epoll_ctl per batch.
+            edge::async_start(edge::kind::wait, c->socket, c->reactor, {}, std::move(wait));
+        else
+            c->socket.async_wait(boost::asio::socket_base::wait_read, std::move(wait));
         return;
     }
     if (!initiating) return std::move(h)(ec, got);

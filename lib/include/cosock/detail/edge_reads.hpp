@@ -57,8 +57,9 @@ COSOCK_EXPORT bool readable_now(int fd);
 
 namespace cosock::detail::edge {
 
-/// What an operation is for: a read into a buffer, or a wait until a read would not block.
-enum class kind { read, wait };
+/// What an operation is for: a read into a buffer, a wait until a read would not block, or one
+/// datagram with its sender.
+enum class kind { read, wait, datagram };
 
 #if COSOCK_EDGE_READS
 
@@ -100,6 +101,8 @@ public:
     boost::asio::mutable_buffer buffer;
     reactor::per_descriptor_data state = nullptr;  // the socket's entry in the reactor, set by start
     bool tcp = false;                              // set by start (registration::tcp)
+    void* name = nullptr;                          // a datagram's sender: where its address goes,
+    std::size_t name_size = 0;                     // the room there, then the address's length
 
 protected:
     op_base(kind k, int descriptor, boost::asio::mutable_buffer b, func_type complete)
@@ -117,6 +120,25 @@ COSOCK_EXPORT void start(registration where, op_base* op);
 /// without a system call when the reactor knows the socket is empty since its last event.
 COSOCK_EXPORT error_code try_read(registration where, boost::asio::mutable_buffer buffer, std::size_t& n);
 
+/// One datagram, now: recvmsg with MSG_DONTWAIT | MSG_TRUNC. `n` is the datagram's real length
+/// (more than `buffer` holds when it was cut); `name_size` is the room at `name`, then the
+/// sender's length. `would_block` when none waits.
+COSOCK_EXPORT error_code receive_datagram_now(int fd, boost::asio::mutable_buffer buffer, void* name,
+                                              std::size_t& name_size, std::size_t& n);
+
+/// Runs `attempt(context)`, one non-blocking receive, under the socket's reactor lock, unless the
+/// reactor knows the socket is empty since its last event (then `would_block` without a system
+/// call); an attempt that finds nothing records that. For datagram sockets, where a receive that
+/// took a datagram cannot tell whether more wait: a busy socket's receives complete at once, and
+/// an idle one's wait for epoll without a second try.
+COSOCK_EXPORT error_code try_at_once(registration where, error_code (*attempt)(void*), void* context);
+
+template <class Attempt>
+error_code try_receive(registration where, Attempt& attempt) {
+    return try_at_once(
+        where, [](void* a) { return (*static_cast<Attempt*>(a))(); }, &attempt);
+}
+
 /// Asio's per-operation cancellation for these operations: withdraws the one it is keyed to.
 struct cancel_by_key {
     explicit cancel_by_key(registration w) : where(w) {}  // (clang 14 has no aggregate init by parentheses)
@@ -129,21 +151,30 @@ struct cancel_by_key {
 };
 
 /// An operation that completes `Handler(error_code, std::size_t)` on the loop thread that ran
-/// the reactor's event: called there directly, as Asio does for a handler of that loop.
-template <class Handler>
+/// the reactor's event: called there directly, as Asio does for a handler of that loop. A
+/// datagram's operation also gives its `Sender` endpoint the received address's length.
+template <class Handler, class Sender = void>
 class handler_op : public op_base {
     using allocator = boost::asio::recycling_allocator<handler_op>;
 
 public:
-    static handler_op* make(kind k, int fd, boost::asio::mutable_buffer b, Handler h) {
-        return new (allocator().allocate(1)) handler_op(k, fd, b, std::move(h));
+    static handler_op* make(kind k, int fd, boost::asio::mutable_buffer b, Handler h,
+                            Sender* sender = nullptr) {
+        return new (allocator().allocate(1)) handler_op(k, fd, b, std::move(h), sender);
     }
 
     Handler handler;
 
 private:
-    handler_op(kind k, int fd, boost::asio::mutable_buffer b, Handler h)
-        : op_base(k, fd, b, &handler_op::complete), handler(std::move(h)) {}
+    Sender* sender;
+
+    handler_op(kind k, int fd, boost::asio::mutable_buffer b, Handler h, Sender* s)
+        : op_base(k, fd, b, &handler_op::complete), handler(std::move(h)), sender(s) {
+        if constexpr (!std::is_void_v<Sender>) {
+            name = sender->data();
+            name_size = sender->capacity();
+        }
+    }
 
     static void complete(void* owner, boost::asio::detail::scheduler_operation* base, const error_code&,
                          std::size_t) {
@@ -151,21 +182,37 @@ private:
         Handler h(std::move(op->handler));
         error_code ec = op->ec_;
         std::size_t n = op->bytes_transferred_;
+        if constexpr (!std::is_void_v<Sender>)
+            if (!ec) op->sender->resize(op->name_size);
         op->~handler_op();
         allocator().deallocate(op, 1);   // before the handler runs: it may start the next read
         if (owner) std::move(h)(ec, n);  // no owner: the loop is being destroyed, the handler is not run
     }
 };
 
-/// Starts a read (`kind::read`: `h(ec, bytes)`) or a readiness wait (`kind::wait`: `h(ec, 0)`).
-template <class Socket, class Handler>
-void async_start(kind k, Socket& socket, reactor*& cached, boost::asio::mutable_buffer buffer, Handler h) {
-    auto where = registration_of(socket, cached);
-    auto* op = handler_op<Handler>::make(k, where.fd, buffer, std::move(h));
+/// `start`, with the handler's cancellation slot (if any) keyed to the operation.
+template <class Op>
+void start_cancellable(registration where, Op* op) {
     auto slot = boost::asio::get_associated_cancellation_slot(op->handler);
     if (slot.is_connected() && *where.data)
         op->cancellation_key_ = &slot.template emplace<cancel_by_key>(where);
     start(where, op);
+}
+
+/// Starts a read (`kind::read`: `h(ec, bytes)`) or a readiness wait (`kind::wait`: `h(ec, 0)`).
+template <class Socket, class Handler>
+void async_start(kind k, Socket& socket, reactor*& cached, boost::asio::mutable_buffer buffer, Handler h) {
+    auto where = registration_of(socket, cached);
+    start_cancellable(where, handler_op<Handler>::make(k, where.fd, buffer, std::move(h)));
+}
+
+/// Starts the receive of one datagram into `buffer`, its sender into `sender`: `h(ec, real length)`.
+template <class Socket, class Handler>
+void async_receive_from(Socket& socket, reactor*& cached, boost::asio::mutable_buffer buffer,
+                        typename Socket::endpoint_type& sender, Handler h) {
+    auto where = registration_of(socket, cached);
+    using op = handler_op<Handler, typename Socket::endpoint_type>;
+    start_cancellable(where, op::make(kind::datagram, where.fd, buffer, std::move(h), &sender));
 }
 
 #else
@@ -179,6 +226,13 @@ registration registration_of(Socket& socket, reactor*& cached);
 error_code try_read(registration where, boost::asio::mutable_buffer buffer, std::size_t& n);
 template <class Socket, class Handler>
 void async_start(kind k, Socket& socket, reactor*& cached, boost::asio::mutable_buffer buffer, Handler h);
+error_code receive_datagram_now(int fd, boost::asio::mutable_buffer buffer, void* name,
+                                std::size_t& name_size, std::size_t& n);
+template <class Attempt>
+error_code try_receive(registration where, Attempt& attempt);
+template <class Socket, class Handler>
+void async_receive_from(Socket& socket, reactor*& cached, boost::asio::mutable_buffer buffer,
+                        typename Socket::endpoint_type& sender, Handler h);
 
 #endif
 
