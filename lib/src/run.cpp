@@ -32,9 +32,9 @@ using boost::system::error_code;
 
 namespace detail {
 
-int& inline_depth() noexcept {
-    thread_local int depth = 0;  // one event loop per thread: the coroutines nested on its stack
-    return depth;
+inline_completions& this_thread_completions() noexcept {
+    thread_local inline_completions completions;
+    return completions;
 }
 
 namespace {

@@ -5,7 +5,9 @@
 #include <cosock/tcp.hpp>
 
 #include <array>
+#include <cstdint>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -131,7 +133,7 @@ COSOCK_CO_TEST(wait_readable_try_recv_into_and_try_send_allocate_nothing_in_stea
 }
 
 // Sends that find room in the send buffer complete at once and resume their coroutine inline
-// (detail::complete_now); after 16 nested resumptions one is posted, so other coroutines run.
+// (detail::complete_now); after a budget of them in a row one is posted, so other coroutines run.
 COSOCK_CO_TEST(sends_that_complete_at_once_still_let_others_run) {
     auto p = co_await connect_pair();
     int others_ran = 0;
@@ -145,15 +147,39 @@ COSOCK_CO_TEST(sends_that_complete_at_once_still_let_others_run) {
     }(sending, others_ran));
     co_await cosock_test::yield();  // the other coroutine is waiting in the queue
     int seen_before = others_ran;
-    for (int i = 0; i < 320; ++i) co_await p.client.send("x");  // 320 bytes: all fit at once
+    constexpr int sends = 20 * cosock::detail::inline_budget;  // 1-byte sends: all fit at once
+    for (int i = 0; i < sends; ++i) co_await p.client.send("x");
     int seen_during = others_ran - seen_before;
     sending = false;
     co_await scope.join();
-    // 320 sends in budgets of 16: the other coroutine ran between the budgets, about 20 times,
-    // but not after every send (which would mean every send went through the scheduler).
+    // 20 budgets: the other coroutine ran between them, about 20 times, but not after every
+    // send (which would mean every send went through the scheduler).
     BOOST_TEST(seen_during >= 10);
     BOOST_TEST(seen_during <= 40);
-    BOOST_TEST(co_await p.server.read_exact(320) == std::string(320, 'x'));
+    BOOST_TEST(co_await p.server.read_exact(sends) == std::string(sends, 'x'));
+}
+
+/// Where the stack of the calling function's caller is: the same for each call made from the
+/// same depth.
+[[gnu::noinline]] std::uintptr_t stack_depth_marker() {
+    return reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+}
+
+// Results found at once run one after another, not nested: a coroutine whose every send
+// completes at once resumes at the same stack depth each time, so the budget bounds fairness
+// only, not the stack.
+COSOCK_CO_TEST(results_found_at_once_do_not_deepen_the_stack) {
+    auto p = co_await connect_pair();
+    co_await cosock_test::yield();  // a fresh budget
+    std::set<std::uintptr_t> depths;
+    co_await p.client.send("x");  // the first is run by the call that found it, a level apart
+    for (int i = 1; i < cosock::detail::inline_budget - 1; ++i) {
+        co_await p.client.send("x");
+        depths.insert(stack_depth_marker());
+    }
+    BOOST_TEST(depths.size() == 1u);  // nested resumptions would each sit deeper
+    std::size_t sent = cosock::detail::inline_budget - 1;
+    BOOST_TEST(co_await p.server.read_exact(sent) == std::string(sent, 'x'));
 }
 
 // A handler that does not resume a coroutine (a plain callback) never runs inside the call that

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -15,6 +17,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/detail/thread_context.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
@@ -70,27 +73,71 @@ template <class Handler, class Slot>
 struct resumes_awaiting_coroutine<boost::asio::cancellation_slot_binder<Handler, Slot>>
     : resumes_awaiting_coroutine<Handler> {};
 
-/// How many coroutine resumptions are nested on this thread's stack by complete_now: each inline
-/// completion runs the coroutine on until its next operation, which may complete inline again.
-/// After `inline_budget` of them the next result is posted instead. That bounds the stack, and it
-/// is the fairness budget: a connection whose every operation completes at once still lets the
-/// others run after 16 operations (docs/performance.md).
-inline constexpr int inline_budget = 16;
-COSOCK_EXPORT int& inline_depth() noexcept;
+/// Results found at once, completed inline on this thread without deepening its stack. The
+/// outermost complete_now runs its handler; a result found at once while that handler runs (the
+/// resumed coroutine's next operation) is kept here and run after the handler returns, then the
+/// one that leaves, and so on: a loop, not a nesting. At most one waits at a time (the coroutine
+/// that left it is suspended until it runs). After `inline_budget` of them in a row the next is
+/// posted instead, so that a connection whose every operation completes at once lets the others
+/// run (the fairness budget; Tokio's is 128). Only on the thread's current handler: a completion
+/// found inside an event loop run nested in it is posted.
+struct inline_completions {
+    static constexpr std::size_t room = 256;                     // larger completions are posted
+    bool active = false;                                         // an outermost complete_now is running
+    int ran = 0;                                                 // inline in a row since it began
+    boost::asio::detail::thread_info_base* loop_call = nullptr;  // the event loop call it runs in
+    void (*pending)(void* storage, bool post) = nullptr;         // runs (or posts) what is kept
+    alignas(std::max_align_t) unsigned char storage[room];
+};
+inline constexpr int inline_budget = 64;
+COSOCK_EXPORT inline_completions& this_thread_completions() noexcept;
 
 /// Completes `handler(args...)` with a result found at once: inline when the handler resumes an
 /// awaiting coroutine and the budget allows, else through post_completion.
 template <class Handler, class... Args>
 void complete_now(const boost::asio::any_io_executor& fallback, Handler handler, Args... args) {
     if constexpr (resumes_awaiting_coroutine<Handler>::value) {
-        int& depth = inline_depth();
-        if (depth < inline_budget) {
-            struct nested {
-                int& depth;
-                explicit nested(int& d) : depth(++d) {}
-                ~nested() { --depth; }
-            } scope(depth);
-            return std::move(handler)(std::move(args)...);
+        using kept = std::tuple<Handler, Args...>;
+        auto& t = this_thread_completions();
+        auto* loop_call = boost::asio::detail::thread_context::top_of_thread_call_stack();
+        if (!t.active) {
+            // The outermost: runs the handler, then what each run leaves, until none is left.
+            struct outermost {
+                inline_completions& t;
+                outermost(inline_completions& c, boost::asio::detail::thread_info_base* call) : t(c) {
+                    t.active = true;
+                    t.ran = 1;
+                    t.loop_call = call;
+                }
+                ~outermost() {  // a handler threw: what it left is posted, not lost
+                    if (auto p = std::exchange(t.pending, nullptr)) p(t.storage, true);
+                    t.active = false;
+                }
+            } scope(t, loop_call);
+            std::move(handler)(std::move(args)...);
+            while (auto p = std::exchange(t.pending, nullptr)) p(t.storage, false);
+            return;
+        }
+        if constexpr (sizeof(kept) <= inline_completions::room) {
+            if (t.ran < inline_budget && t.loop_call == loop_call && !t.pending) {
+                ++t.ran;
+                new (t.storage) kept(std::move(handler), std::move(args)...);
+                t.pending = [](void* storage, bool post) {
+                    auto* k = static_cast<kept*>(storage);
+                    kept taken(std::move(*k));
+                    k->~kept();
+                    if (!post)
+                        return std::apply([](auto&& h, auto&&... a) { std::move(h)(std::move(a)...); },
+                                          std::move(taken));
+                    std::apply(
+                        [](auto&& h, auto&&... a) {
+                            auto ex = boost::asio::get_associated_executor(h);
+                            post_completion(ex, std::move(h), std::move(a)...);
+                        },
+                        std::move(taken));
+                };
+                return;
+            }
         }
     }
     post_completion(fallback, std::move(handler), std::move(args)...);
