@@ -564,6 +564,7 @@ CALLGRIND_CASES = [  # (scenario key, servers, operations in the short run; the 
     ("pingpong-100", ["cosock", "asio-coro", "epoll"], 5000),
     ("timeout", ["cosock --timeout", "asio-coro naive ||"], 5000),
     ("udp", ["cosock", "asio-coro", "asio-callback", "epoll"], 5000),
+    ("udp-batch", ["cosock", "epoll", "cosock --mmsg", "epoll --mmsg"], 5000),
     ("churn", ["cosock", "asio-coro", "asio-callback", "epoll"], 1000),
     ("bulk", ["cosock", "asio-coro", "epoll"], 2000),  # an operation: 64 KiB echoed
     ("tls", ["cosock --tls", "asio-tls"], 2000),
