@@ -78,6 +78,20 @@ inline cosock::task<void> until(const bool& flag) {
     }
 }
 
+/// Another coroutine that counts the turns the event loop gives it: a test spawns `run()`, does
+/// its work, and reads `turns`. Every trip of the test's operations through the loop's queue
+/// gives it a turn; operations that complete inline give it none. `running = false` ends it.
+struct turn_counter {
+    int turns = 0;
+    bool running = true;
+    cosock::task<void> run() {
+        while (running) {
+            ++turns;
+            co_await yield();
+        }
+    }
+};
+
 /// Starts `op` in its own coroutine, cancellable through `signal`; `done` is set when it ends,
 /// `error` holds what it threw.
 template <class Op>

@@ -363,21 +363,15 @@ COSOCK_CO_TEST(connected_datagram_sockets_send_and_recv) {
 COSOCK_CO_TEST(waiting_datagrams_are_received_without_a_trip_through_the_loop) {
     auto [a, b] = cosock::unix_datagram::pair();
     for (int i = 0; i < 8; ++i) co_await a.send(std::to_string(i));
-    int others_ran = 0;
-    bool receiving = true;
+    cosock_test::turn_counter other;
     cosock::task_scope scope;
-    scope.spawn([](bool& receiving, int& others_ran) -> cosock::task<void> {
-        while (receiving) {
-            ++others_ran;
-            co_await cosock_test::yield();
-        }
-    }(receiving, others_ran));
+    scope.spawn(other.run());
     co_await cosock_test::yield();  // the other coroutine is waiting in the queue
-    int seen_before = others_ran;
+    int seen_before = other.turns;
     std::string got;
     for (int i = 0; i < 8; ++i) got += co_await b.recv(10);
-    int seen_during = others_ran - seen_before;
-    receiving = false;
+    int seen_during = other.turns - seen_before;
+    other.running = false;
     co_await scope.join();
     BOOST_TEST(got == "01234567");
     BOOST_TEST(seen_during == 0);
