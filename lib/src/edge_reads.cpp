@@ -137,37 +137,47 @@ void start(registration where, op_base* op) {
     starting = nullptr;
 }
 
-error_code try_at_once(registration where, error_code (*attempt)(void*), void* context) {
+namespace {
+
+/// Calls `attempt(state, may_try)` under the socket's reactor lock, unless the reactor knows the
+/// socket is empty since its last event (then `would_block` without a system call). No
+/// operation: one handed to the reactor and performed at once would be posted to the loop, which
+/// then polls epoll once more before it waits.
+template <class Attempt>
+error_code with_read_flag(registration where, Attempt attempt) {
     auto* state = *where.data;
     if (!state) return boost::asio::error::bad_descriptor;
     conditionally_enabled_mutex::scoped_lock lock(state->*state_mutex());
     bool& may_try = (state->*speculation_flags())[reactor::read_op];
     if (!may_try) return boost::asio::error::would_block;  // known empty since the last event
-    error_code ec = attempt(context);
-    if (ec == boost::asio::error::would_block) may_try = false;  // the next epoll event sets it again
-    return ec;
+    return attempt(state, may_try);
+}
+
+}  // namespace
+
+error_code try_at_once(registration where, error_code (*attempt)(void*), void* context) {
+    return with_read_flag(where, [&](descriptor_state*, bool& may_try) {
+        error_code ec = attempt(context);
+        if (ec == boost::asio::error::would_block) may_try = false;  // the next epoll event sets it again
+        return ec;
+    });
 }
 
 error_code try_read(registration where, boost::asio::mutable_buffer buffer, std::size_t& n) {
     n = 0;
-    auto* state = *where.data;
-    if (!state) return boost::asio::error::bad_descriptor;
-    // No operation: one handed to the reactor and performed at once would be posted to the
-    // loop, which then polls epoll once more before it waits.
-    conditionally_enabled_mutex::scoped_lock lock(state->*state_mutex());
-    bool& may_try = (state->*speculation_flags())[reactor::read_op];
-    if (!may_try) return boost::asio::error::would_block;  // known empty since the last event
-    error_code ec;
-    switch (read_once(where.fd, where.tcp, buffer, state, n, ec)) {
-        case status::not_done:
-            may_try = false;  // found empty: the next epoll event sets it again
-            return boost::asio::error::would_block;
-        case status::done_and_exhausted:
-            may_try = false;
-            return ec;
-        default:
-            return ec;
-    }
+    return with_read_flag(where, [&](descriptor_state* state, bool& may_try) {
+        error_code ec;
+        switch (read_once(where.fd, where.tcp, buffer, state, n, ec)) {
+            case status::not_done:
+                may_try = false;  // found empty: the next epoll event sets it again
+                return error_code(boost::asio::error::would_block);
+            case status::done_and_exhausted:
+                may_try = false;
+                return ec;
+            default:
+                return ec;
+        }
+    });
 }
 
 }  // namespace cosock::detail::edge
